@@ -1,0 +1,98 @@
+"""One front door for pretrained weights: recognise the format of a path and load it."""
+
+import os
+from typing import Optional
+
+from absl import logging
+
+from bert_tf.checkpoints.errors import CheckpointError
+from bert_tf.checkpoints.google import (CONFIG_NAME, VOCAB_NAME, GoogleCheckpointReader,
+                                        assign_weights, resolve_checkpoint_prefix)
+from bert_tf.checkpoints.hf import (HF_CONFIG_NAME, PICKLE_NAMES, SAFETENSORS_NAME, DictReader,
+                                    raise_pickle_refusal, read_hf_config, read_hf_weights)
+from bert_tf.modeling import BertConfig, BertEncoder
+
+FORMATS = ("google", "hf_safetensors")
+
+
+def detect_format(path: str) -> str:
+    """Returns "google" or "hf_safetensors" for `path`, or raises a `CheckpointError` saying why."""
+    path = os.fspath(path)
+    if os.path.isfile(path) and os.path.basename(path) in PICKLE_NAMES[:1]:
+        raise_pickle_refusal(path)
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, CONFIG_NAME)):
+            return "google"
+        if os.path.exists(os.path.join(path, HF_CONFIG_NAME)):
+            if os.path.exists(os.path.join(path, SAFETENSORS_NAME)):
+                return "hf_safetensors"
+            if os.path.exists(os.path.join(path, PICKLE_NAMES[0])):
+                raise_pickle_refusal(os.path.join(path, PICKLE_NAMES[0]))
+        if os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise CheckpointError(f"{path}: a SavedModel (TF Hub format) is not yet readable by "
+                                  f"bert_tf; use the Google or HF safetensors folder of the model")
+    else:
+        try:
+            resolve_checkpoint_prefix(path)
+            return "google"
+        except CheckpointError:
+            pass
+    raise CheckpointError(
+        f"{path}: not a recognised BERT model; expected a Google folder (bert_config.json + "
+        f"bert_model.ckpt.*), a bert_model.ckpt prefix, or an HF folder (config.json + "
+        f"model.safetensors)")
+
+
+def count_vocab_lines(vocab_file: str) -> int:
+    with open(vocab_file, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def check_vocab_size(vocab_file: Optional[str], config: BertConfig) -> None:
+    """A vocab.txt whose line count disagrees with vocab_size means the wrong files were paired."""
+    if vocab_file and os.path.exists(vocab_file):
+        lines = count_vocab_lines(vocab_file)
+        if lines != config.vocab_size:
+            raise CheckpointError(
+                f"{vocab_file}: has {lines} tokens but the config's vocab_size is {config.vocab_size}")
+
+
+def model_folder(path: str) -> str:
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def load_pretrained(path: str, model_class=BertEncoder, config: Optional[BertConfig] = None,
+                    required_prefixes=("bert/",), **model_kwargs):
+    """Builds `model_class` from the pretrained weights at `path` (format auto-detected).
+
+    Args:
+        path: a Google folder or `bert_model.ckpt` prefix, or an HF folder with safetensors.
+        model_class: `BertEncoder`, `BertClassifier` or `BertPretrainer`.
+        config: overrides the config found beside the weights.
+        required_prefixes: variables that must be present (heads may be absent; they are
+            then freshly initialised and listed in the report).
+        **model_kwargs: passed to `model_class` (e.g. num_labels for a classifier).
+
+    Returns:
+        The model, with `model.load_report` (a LoadReport) and `model.vocab_file` (or None).
+    """
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    folder = model_folder(path)
+    if fmt == "google":
+        if config is None:
+            config = BertConfig.from_json_file(os.path.join(folder, CONFIG_NAME))
+        reader = GoogleCheckpointReader(path)
+    else:
+        if config is None:
+            config = read_hf_config(folder)
+        reader = DictReader(read_hf_weights(folder), os.path.join(folder, SAFETENSORS_NAME), fmt)
+    vocab_file = os.path.join(folder, VOCAB_NAME)
+    check_vocab_size(vocab_file, config)
+    model = model_class(config, **model_kwargs)
+    model.ensure_built()
+    report = assign_weights(model, reader, required_prefixes)
+    logging.info("%s", report.summary())
+    model.load_report = report
+    model.vocab_file = vocab_file if os.path.exists(vocab_file) else None
+    return model

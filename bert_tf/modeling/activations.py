@@ -1,0 +1,41 @@
+"""Activations by the names that config files use.
+
+Google's `bert_config.json` says "gelu" for the tanh approximation
+`0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3)))`; HF's `config.json` says "gelu" for the exact erf
+form. Inside bert_tf a config always holds Google's meaning; readers of HF files map "gelu" to
+"gelu_exact" (see bert_tf.checkpoints.hf).
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+def gelu_tanh(x):
+    """GELU, tanh approximation (Google BERT's `gelu`)."""
+    return ops.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+def gelu_exact(x):
+    """GELU, exact erf form (HF/PyTorch `gelu`)."""
+    return ops.gelu(x, approximate=False)
+
+
+ACTIVATIONS = {
+    "gelu": gelu_tanh,
+    "gelu_tanh": gelu_tanh,
+    "gelu_exact": gelu_exact,
+    "relu": keras.activations.relu,
+    "tanh": keras.activations.tanh,
+    "swish": keras.activations.silu,
+    "linear": keras.activations.linear,
+}
+
+
+def get_activation(name: str):
+    """Returns the activation function for a config's `hidden_act`."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown hidden_act {name!r}; expected one of {sorted(ACTIVATIONS)}") from None

@@ -1,0 +1,82 @@
+"""BertSelfAttention: multi-head scaled dot-product self-attention with BERT's padding mask."""
+
+import math
+
+import keras
+from keras import ops
+
+
+def attention_mask_bias(input_mask, dtype="float32"):
+    """[batch, seq] 0/1 mask -> [batch, 1, 1, seq] additive bias: 0 for tokens, -10000 for padding.
+
+    The original adds `(1 - mask) * -10000.0` to the scores before the softmax.
+    """
+    mask = ops.cast(input_mask, dtype)
+    return ops.reshape((1.0 - mask) * -10000.0, (ops.shape(mask)[0], 1, 1, ops.shape(mask)[1]))
+
+
+class BertSelfAttention(keras.layers.Layer):
+    """The `attention/self` block of a BERT layer: query/key/value projections and attention.
+
+    Returns the per-head contexts merged back to [batch, seq, H]; the output projection and
+    residual LayerNorm live in `BertTransformerBlock`, as in Google's variable layout.
+    Scores are scaled by 1/sqrt(head_size) after the product, masked, and softmaxed in float32.
+
+    Args:
+        num_heads: attention heads A.
+        head_size: width of each head (H / A).
+        dropout_rate: dropout on the attention probabilities.
+        initializer_range: stddev of the truncated-normal kernel initializer.
+
+    Example:
+    >>> attn = BertSelfAttention(num_heads=4, head_size=8)
+    >>> x = keras.random.normal((2, 5, 32))
+    >>> attn(x, attention_mask_bias(ops.ones((2, 5)))).shape
+    (2, 5, 32)
+    """
+
+    def __init__(self, num_heads, head_size, dropout_rate=0.1, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_size = head_size
+        self.dropout_rate = dropout_rate
+        self.initializer_range = initializer_range
+        width = num_heads * head_size
+        init = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        self.query = keras.layers.Dense(width, kernel_initializer=init, name="query")
+        self.key = keras.layers.Dense(width, kernel_initializer=init, name="key")
+        self.value = keras.layers.Dense(width, kernel_initializer=init, name="value")
+        self.dropout = keras.layers.Dropout(dropout_rate)
+
+    def build(self, input_shape):
+        for dense in (self.query, self.key, self.value):
+            dense.build(input_shape)
+        self.built = True
+
+    def _split_heads(self, x, batch, seq):
+        # [batch, seq, A*D] -> [batch, A, seq, D]
+        x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, x, mask_bias, training=False):
+        # x: [batch, seq, H]; mask_bias: [batch, 1, 1, seq] float32 additive bias.
+        batch, seq = ops.shape(x)[0], ops.shape(x)[1]
+        q = self._split_heads(self.query(x), batch, seq)
+        k = self._split_heads(self.key(x), batch, seq)
+        v = self._split_heads(self.value(x), batch, seq)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [batch, A, seq, seq]
+        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(float(self.head_size)))
+        probs = ops.softmax(scores + ops.cast(mask_bias, "float32"), axis=-1)
+        probs = self.dropout(ops.cast(probs, self.compute_dtype), training=training)
+        context = ops.matmul(probs, v)  # [batch, A, seq, D]
+        context = ops.transpose(context, (0, 2, 1, 3))
+        return ops.reshape(context, (batch, seq, self.num_heads * self.head_size))
+
+    def compute_output_shape(self, input_shape, mask_shape=None):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_heads=self.num_heads, head_size=self.head_size,
+                      dropout_rate=self.dropout_rate, initializer_range=self.initializer_range)
+        return config

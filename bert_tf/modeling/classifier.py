@@ -1,0 +1,90 @@
+"""BertClassifier: encoder + pooling + classification head (run_classifier's model)."""
+
+import keras
+from keras import ops
+
+from bert_tf.modeling.config import BertConfig
+from bert_tf.modeling.dense_heads import BertClassificationHead
+from bert_tf.modeling.encoder import BertEncoder
+
+POOLINGS = ("cls", "mean")
+
+
+def masked_mean(sequence_output, input_mask):
+    """Mean of the real tokens: [batch, seq, H], [batch, seq] -> [batch, H] (float32)."""
+    mask = ops.expand_dims(ops.cast(input_mask, "float32"), -1)
+    total = ops.sum(ops.cast(sequence_output, "float32") * mask, axis=1)
+    return total / ops.maximum(ops.sum(mask, axis=1), 1.0)
+
+
+class BertClassifier(keras.Model):
+    """Sequence (pair) classification or regression on top of a `BertEncoder`.
+
+    `pooling="cls"` is the original: the pooler's tanh([CLS]) vector. `pooling="mean"`
+    averages the final hidden states of the real tokens instead, which fine-tunes better from
+    sentence-embedding checkpoints such as MiniLM whose pooler was never trained.
+
+    Args:
+        config: a `BertConfig` (or dict) for a fresh encoder; ignored when `encoder` is given.
+        num_labels: classes (1 for regression).
+        pooling: "cls" or "mean".
+        dropout_rate: dropout before the output layer (0.1 in the original).
+        encoder: an existing `BertEncoder` to wrap (e.g. one loaded from a checkpoint).
+
+    Example:
+    >>> model = BertClassifier(config, num_labels=2)
+    >>> model(inputs)  # logits [batch, 2], float32
+    """
+
+    def __init__(self, config=None, num_labels=2, pooling="cls", dropout_rate=0.1,
+                 encoder=None, **kwargs):
+        kwargs.setdefault("name", "bert_classifier")
+        super().__init__(**kwargs)
+        if pooling not in POOLINGS:
+            raise ValueError(f"--pooling must be one of {POOLINGS}, got {pooling!r}")
+        if encoder is None:
+            encoder = BertEncoder(config)
+        self.encoder = encoder
+        self.config = encoder.config
+        self.num_labels = num_labels
+        self.pooling = pooling
+        self.dropout_rate = dropout_rate
+        self.head = BertClassificationHead(
+            num_labels, dropout_rate, self.config.initializer_range, name="classifier_head")
+
+    def build(self, input_shape=None):
+        self.encoder.build(None)
+        self.head.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        outputs = self.encoder(inputs, training=training)
+        if self.pooling == "cls":
+            pooled = outputs["pooled_output"]
+        else:
+            pooled = masked_mean(outputs["sequence_output"], inputs["input_mask"])
+        return self.head(pooled, training=training)  # [batch, num_labels] float32
+
+    def ensure_built(self):
+        if not self.built or not self.weights:
+            self(self.encoder.dummy_inputs())
+        return self
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(config=self.config.to_dict(), num_labels=self.num_labels,
+                      pooling=self.pooling, dropout_rate=self.dropout_rate)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        bert_config = BertConfig.from_dict(config.pop("config"))
+        return cls(bert_config, **config)
+
+    @classmethod
+    def from_pretrained(cls, path, num_labels=2, pooling="cls", dropout_rate=0.1, **kwargs):
+        """Encoder (and classifier head, when the checkpoint has `output_weights`) from `path`."""
+        from bert_tf.checkpoints.pretrained import load_pretrained
+        return load_pretrained(path, model_class=cls, num_labels=num_labels, pooling=pooling,
+                               dropout_rate=dropout_rate, **kwargs)

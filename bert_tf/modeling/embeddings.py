@@ -1,0 +1,75 @@
+"""BertEmbeddings: word + segment + position embeddings, then LayerNorm and dropout."""
+
+import keras
+from keras import ops
+
+
+class BertEmbeddings(keras.layers.Layer):
+    """The input layer of BERT (`bert/embeddings/*` in a Google checkpoint).
+
+    `output = Dropout(LayerNorm(word[ids] + token_type[type_ids] + position[:seq]))`.
+    LayerNorm runs in float32 even under a mixed policy.
+
+    Args:
+        vocab_size: rows of `word_embeddings`.
+        hidden_size: embedding width H.
+        max_position_embeddings: rows of `position_embeddings`.
+        type_vocab_size: rows of `token_type_embeddings`.
+        initializer_range: stddev of the truncated-normal initializer.
+        dropout_rate: dropout after the LayerNorm.
+        layer_norm_eps: LayerNorm epsilon.
+
+    Example:
+    >>> layer = BertEmbeddings(vocab_size=100, hidden_size=32, max_position_embeddings=64,
+    ...                        type_vocab_size=2)
+    >>> layer(ops.ones((2, 8), "int32"), ops.zeros((2, 8), "int32")).shape
+    (2, 8, 32)
+    """
+
+    def __init__(self, vocab_size, hidden_size, max_position_embeddings=512, type_vocab_size=2,
+                 initializer_range=0.02, dropout_rate=0.1, layer_norm_eps=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.max_position_embeddings = max_position_embeddings
+        self.type_vocab_size = type_vocab_size
+        self.initializer_range = initializer_range
+        self.dropout_rate = dropout_rate
+        self.layer_norm_eps = layer_norm_eps
+        self.layer_norm = keras.layers.LayerNormalization(
+            axis=-1, epsilon=layer_norm_eps, dtype="float32", name="embeddings_layer_norm")
+        self.dropout = keras.layers.Dropout(dropout_rate)
+
+    def build(self, input_shape=None):
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        self.word_embeddings = self.add_weight(
+            shape=(self.vocab_size, self.hidden_size), initializer=init, name="word_embeddings")
+        self.token_type_embeddings = self.add_weight(
+            shape=(self.type_vocab_size, self.hidden_size), initializer=init,
+            name="token_type_embeddings")
+        self.position_embeddings = self.add_weight(
+            shape=(self.max_position_embeddings, self.hidden_size), initializer=init,
+            name="position_embeddings")
+        self.layer_norm.build((None, None, self.hidden_size))
+        self.built = True
+
+    def call(self, input_ids, type_ids, training=False):
+        # input_ids, type_ids: [batch, seq] int -> [batch, seq, H]
+        seq_length = ops.shape(input_ids)[1]
+        x = ops.take(self.word_embeddings, input_ids, axis=0)
+        x = x + ops.take(self.token_type_embeddings, type_ids, axis=0)
+        x = x + ops.expand_dims(self.position_embeddings[:seq_length], 0)
+        x = self.layer_norm(x)
+        return self.dropout(x, training=training)
+
+    def compute_output_shape(self, input_shape, type_shape=None):
+        return tuple(input_shape) + (self.hidden_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size, initializer_range=self.initializer_range,
+            dropout_rate=self.dropout_rate, layer_norm_eps=self.layer_norm_eps)
+        return config
