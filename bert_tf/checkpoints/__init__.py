@@ -7,4 +7,5 @@ from bert_tf.checkpoints.google import (CKPT_NAME, CONFIG_NAME, VOCAB_NAME, Goog
                                         save_google_folder)
 from bert_tf.checkpoints.hf import hf_name_to_google, read_hf_config, read_hf_weights
 from bert_tf.checkpoints.mapping import google_weight_map
-from bert_tf.checkpoints.pretrained import detect_format, load_pretrained
+from bert_tf.checkpoints.pretrained import (detect_format, load_pretrained, load_weights_into,
+                                           read_pretrained_config)

@@ -61,6 +61,34 @@ def model_folder(path: str) -> str:
     return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
+def read_pretrained_config(path: str) -> BertConfig:
+    """The BertConfig stored beside the weights at `path` (Google or HF layout)."""
+    fmt = detect_format(path)
+    folder = model_folder(os.fspath(path))
+    if fmt == "google":
+        return BertConfig.from_json_file(os.path.join(folder, CONFIG_NAME))
+    return read_hf_config(folder)
+
+
+def load_weights_into(model, path: str, required_prefixes=("bert/",)):
+    """Copies the weights at `path` (format auto-detected) into an existing, built model.
+
+    Returns the LoadReport. Used to initialise a model created under a distribution strategy.
+    """
+    path = os.fspath(path)
+    fmt = detect_format(path)
+    folder = model_folder(path)
+    if fmt == "google":
+        reader = GoogleCheckpointReader(path)
+    else:
+        reader = DictReader(read_hf_weights(folder), os.path.join(folder, SAFETENSORS_NAME), fmt)
+    check_vocab_size(os.path.join(folder, VOCAB_NAME), model.config)
+    model.ensure_built()
+    report = assign_weights(model, reader, required_prefixes)
+    logging.debug("%s", report.summary())
+    return report
+
+
 def load_pretrained(path: str, model_class=BertEncoder, config: Optional[BertConfig] = None,
                     required_prefixes=("bert/",), **model_kwargs):
     """Builds `model_class` from the pretrained weights at `path` (format auto-detected).
@@ -77,22 +105,10 @@ def load_pretrained(path: str, model_class=BertEncoder, config: Optional[BertCon
         The model, with `model.load_report` (a LoadReport) and `model.vocab_file` (or None).
     """
     path = os.fspath(path)
-    fmt = detect_format(path)
-    folder = model_folder(path)
-    if fmt == "google":
-        if config is None:
-            config = BertConfig.from_json_file(os.path.join(folder, CONFIG_NAME))
-        reader = GoogleCheckpointReader(path)
-    else:
-        if config is None:
-            config = read_hf_config(folder)
-        reader = DictReader(read_hf_weights(folder), os.path.join(folder, SAFETENSORS_NAME), fmt)
-    vocab_file = os.path.join(folder, VOCAB_NAME)
-    check_vocab_size(vocab_file, config)
+    if config is None:
+        config = read_pretrained_config(path)
     model = model_class(config, **model_kwargs)
-    model.ensure_built()
-    report = assign_weights(model, reader, required_prefixes)
-    logging.info("%s", report.summary())
-    model.load_report = report
+    model.load_report = load_weights_into(model, path, required_prefixes)
+    vocab_file = os.path.join(model_folder(path), VOCAB_NAME)
     model.vocab_file = vocab_file if os.path.exists(vocab_file) else None
     return model

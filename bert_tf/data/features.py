@@ -1,0 +1,161 @@
+"""Classifier features: InputExamples -> packed rows -> TFRecords -> a batched tf.data pipeline.
+
+TFRecords use the original run_classifier feature names (`input_ids`, `input_mask`,
+`segment_ids`, `label_ids`, `is_real_example`); the dataset renames them to the TF Hub input
+names the encoder takes. Each file has a fingerprint beside it (`<file>.fingerprint`) so that a
+rerun with unchanged inputs and flags reuses it instead of tokenizing again.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.modeling import write_text_atomic
+from bert_tf.tokenization.examples import InputExample, InputFeatures
+from bert_tf.tokenization.packing import convert_single_example
+
+
+def feature_spec(max_seq_length: int, is_regression: bool = False) -> Dict[str, tf.io.FixedLenFeature]:
+    """The original run_classifier TFRecord layout."""
+    return {
+        "input_ids": tf.io.FixedLenFeature([max_seq_length], tf.int64),
+        "input_mask": tf.io.FixedLenFeature([max_seq_length], tf.int64),
+        "segment_ids": tf.io.FixedLenFeature([max_seq_length], tf.int64),
+        "label_ids": tf.io.FixedLenFeature([], tf.float32 if is_regression else tf.int64),
+        "is_real_example": tf.io.FixedLenFeature([], tf.int64),
+    }
+
+
+def padding_features(max_seq_length: int) -> InputFeatures:
+    """A fake row that fills the last batch (weight 0), as the original's PaddingInputExample."""
+    zeros = [0] * max_seq_length
+    return InputFeatures(list(zeros), list(zeros), list(zeros), 0, False)
+
+
+def serialize_features(f: InputFeatures, is_regression: bool) -> bytes:
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+    label = (tf.train.Feature(float_list=tf.train.FloatList(value=[float(f.label_id)]))
+             if is_regression else ints([int(f.label_id)]))
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": ints(f.input_ids), "input_mask": ints(f.input_mask),
+        "segment_ids": ints(f.segment_ids), "label_ids": label,
+        "is_real_example": ints([int(f.is_real_example)])}))
+    return example.SerializeToString()
+
+
+def examples_to_features(examples: Sequence[InputExample], label_list: Optional[List[str]],
+                         max_seq_length: int, tokenizer) -> List[InputFeatures]:
+    """Tokenizes and packs every example (label_list None means regression)."""
+    label_map = None if label_list is None else {label: i for i, label in enumerate(label_list)}
+    return [convert_single_example(e, label_map, max_seq_length, tokenizer) for e in examples]
+
+
+def write_tfrecord(path: str, features: Sequence[InputFeatures], is_regression: bool,
+                   pad_to_multiple_of: int = 1, max_seq_length: Optional[int] = None) -> int:
+    """Writes rows (plus padding rows up to a multiple of a batch) atomically; returns row count."""
+    rows = list(features)
+    if pad_to_multiple_of > 1 and rows:
+        seq = max_seq_length or len(rows[0].input_ids)
+        while len(rows) % pad_to_multiple_of:
+            rows.append(padding_features(seq))
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".tf_record")
+    os.close(fd)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for row in rows:
+                writer.write(serialize_features(row, is_regression))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return len(rows)
+
+
+def fingerprint(**parts) -> str:
+    """A stable hash of everything that determines a features file."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: Optional[str]) -> Optional[str]:
+    if not path or not os.path.exists(path):
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_tfrecord(path: str, key: str, build) -> Dict:
+    """Returns the metadata of `path`, rebuilding it with `build()` unless its fingerprint is `key`.
+
+    `build()` returns (features, is_regression, pad_to_multiple_of, max_seq_length, extra_meta).
+    The fingerprint file is written after the records, so a crash in between forces a rebuild.
+    """
+    meta_path = path + ".fingerprint"
+    if os.path.exists(path) and os.path.exists(meta_path):
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        if meta.get("key") == key:
+            meta["reused"] = True
+            return meta
+    if os.path.exists(meta_path):
+        os.remove(meta_path)
+    features, is_regression, pad, seq, extra = build()
+    rows = write_tfrecord(path, features, is_regression, pad, seq)
+    meta = dict(extra, key=key, num_rows=rows, num_real=len(features), reused=False)
+    write_text_atomic(meta_path, json.dumps(meta, indent=1))
+    return meta
+
+
+def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,
+                       is_regression: bool = False, seed: int = 12345,
+                       input_context: Optional[tf.distribute.InputContext] = None,
+                       shuffle_buffer: int = 10000) -> tf.data.Dataset:
+    """Batches of (features dict with TF Hub names, labels, weights).
+
+    Training data repeats and is shuffled with a fixed seed (so a resumed run can skip the
+    batches it already saw and continue on the same sequence); eval/predict keep file order.
+    `batch_size` is the global batch; with an `input_context` each input pipeline gets its
+    per-replica share and its own shard of the files' rows.
+    """
+    spec = feature_spec(max_seq_length, is_regression)
+    ds = tf.data.TFRecordDataset(path)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if is_training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    per_pipeline = batch_size
+    if input_context is not None:
+        per_pipeline = input_context.get_per_replica_batch_size(batch_size)
+
+    def decode(records):
+        parsed = tf.io.parse_example(records, spec)
+        features = {
+            "input_word_ids": tf.cast(parsed["input_ids"], tf.int32),
+            "input_mask": tf.cast(parsed["input_mask"], tf.int32),
+            "input_type_ids": tf.cast(parsed["segment_ids"], tf.int32),
+        }
+        labels = parsed["label_ids"] if is_regression else tf.cast(parsed["label_ids"], tf.int32)
+        return features, labels, tf.cast(parsed["is_real_example"], tf.float32)
+
+    # drop_remainder keeps shapes static (XLA, TPU); eval files are padded to whole batches.
+    ds = ds.batch(per_pipeline, drop_remainder=True).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count_records(path: str) -> int:
+    return int(sum(1 for _ in tf.data.TFRecordDataset(path)))
+
+
+def real_example_count(weights: np.ndarray) -> int:
+    return int(np.asarray(weights).sum())

@@ -1,0 +1,14 @@
+"""The error types that mean "bad input" (printed as one line by the entry scripts), as
+opposed to bugs, which keep their traceback."""
+
+from bert_tf.checkpoints.errors import CheckpointError
+from bert_tf.data.processors import DataFormatError
+from bert_tf.modeling.config import ConfigError
+from bert_tf.tokenization.text import TextDecodeError
+from bert_tf.tokenization.vocab import VocabError
+from bert_tf.training.fine_tune import UsageError
+from bert_tf.training.strategies import StrategyError
+from bert_tf.training.trainer import TrainingError
+
+USER_ERRORS = (CheckpointError, ConfigError, DataFormatError, StrategyError, TextDecodeError,
+               TrainingError, UsageError, VocabError, FileNotFoundError)

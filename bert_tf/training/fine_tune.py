@@ -1,0 +1,266 @@
+"""run_classifier's workflow: flags in, eval_results.txt / test_results.tsv out.
+
+`run_classifier(params)` takes any object with the flag attributes (absl FLAGS, or a
+`types.SimpleNamespace` in tests) so the entry script only parses flags.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.checkpoints import (VOCAB_NAME, CheckpointError,
+                                 detect_format, load_weights_into, read_pretrained_config,
+                                 save_google_checkpoint)
+from bert_tf.checkpoints.pretrained import model_folder
+from bert_tf.data.features import (cached_tfrecord, classifier_dataset, examples_to_features,
+                                   file_digest, fingerprint)
+from bert_tf.data.processors import get_processor
+from bert_tf.modeling import BertClassifier, BertConfig
+from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
+from bert_tf.training.metrics import (classification_metrics, confusion_matrix,
+                                      regression_metrics, softmax)
+from bert_tf.training.optimization import create_optimizer
+from bert_tf.training.results import write_eval_results, write_test_results
+from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
+from bert_tf.training.summaries import SummaryLogger
+from bert_tf.training.trainer import LoopConfig, Trainer
+
+
+class UsageError(ValueError):
+    """A flag combination that cannot run; the message names the flag."""
+
+
+def _resolve_model_files(p):
+    """(BertConfig, vocab_file) from --bert_config_file/--vocab_file or the init checkpoint's folder."""
+    init = getattr(p, "init_checkpoint", None)
+    if init:
+        try:
+            detect_format(init)
+        except CheckpointError as e:
+            raise UsageError(f"--init_checkpoint: {e}") from None
+    if getattr(p, "bert_config_file", None):
+        config = BertConfig.from_json_file(p.bert_config_file)
+    elif init:
+        config = read_pretrained_config(init)
+    else:
+        raise UsageError("--bert_config_file is required (or an --init_checkpoint folder holding one)")
+    vocab = getattr(p, "vocab_file", None) or (
+        os.path.join(model_folder(init), VOCAB_NAME) if init else None)
+    if not vocab or not os.path.exists(vocab):
+        raise UsageError(f"--vocab_file: {vocab or '(not set)'} does not exist")
+    if p.max_seq_length > config.max_position_embeddings:
+        raise UsageError(
+            f"--max_seq_length={p.max_seq_length} is longer than the model's "
+            f"max_position_embeddings={config.max_position_embeddings}")
+    return config, vocab
+
+
+def _processor(p):
+    custom = {}
+    if p.task_name.lower() in ("tsv", "csv"):
+        labels = getattr(p, "label_list", None)
+        custom = dict(text_a_column=_column(getattr(p, "text_a_column", None)),
+                      text_b_column=_column(getattr(p, "text_b_column", None)),
+                      label_column=_column(getattr(p, "label_column", None)),
+                      label_list=[x.strip() for x in labels.split(",")] if labels else None,
+                      has_header=getattr(p, "has_header", False))
+    elif getattr(p, "use_tfds", False):
+        return get_processor(p.task_name if p.task_name.startswith("glue/")
+                             else "glue/" + p.task_name.lower().replace("-", ""))
+    return get_processor(p.task_name, **custom)
+
+
+def _column(value):
+    if value is None or value == "":
+        return None
+    return int(value) if str(value).lstrip("-").isdigit() else value
+
+
+def _features(work_dir, name, examples, label_list, p, tokenizer, vocab, pad_to):
+    key = fingerprint(name=name, task=p.task_name, data_dir=os.path.abspath(p.data_dir),
+                      data=[(e.guid, e.text_a, e.text_b, e.label) for e in examples],
+                      labels=label_list, seq=p.max_seq_length, lower=tokenizer.do_lower_case,
+                      vocab=file_digest(vocab), pad_to=pad_to)
+    path = os.path.join(work_dir, f"{name}.tf_record")
+
+    def build():
+        feats = examples_to_features(examples, label_list, p.max_seq_length, tokenizer)
+        return feats, label_list is None, pad_to, p.max_seq_length, {"name": name}
+
+    meta = cached_tfrecord(path, key, build)
+    print(f"{name}.tf_record: {meta['num_real']} examples"
+          f"{' (reused)' if meta['reused'] else ''}", flush=True)
+    return path, meta
+
+
+def _loss_fn(is_regression):
+    if is_regression:
+        return lambda logits, labels: tf.square(logits[:, 0] - tf.cast(labels, tf.float32))
+    return lambda logits, labels: tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels, logits=tf.cast(logits, tf.float32))
+
+
+def _evaluate(trainer, path, p, label_list, is_regression, enable_xla):
+    ds = classifier_dataset(path, p.max_seq_length, p.eval_batch_size, is_training=False,
+                            is_regression=is_regression)
+    logits, labels, weights = trainer.predict(ds, enable_xla)
+    if is_regression:
+        results = regression_metrics(logits[:, 0], labels, weights)
+        cm = None
+    else:
+        results = classification_metrics(logits, labels, weights, num_labels=len(label_list))
+        cm = confusion_matrix(np.argmax(logits, -1), labels, len(label_list), weights)
+    results["global_step"] = trainer.global_step
+    results["loss"] = results["eval_loss"]
+    return results, cm
+
+
+def _primary_metric(results):
+    for key in ("eval_accuracy", "eval_pearson"):
+        if key in results:
+            return results[key]
+    return -results["eval_loss"]
+
+
+def run_classifier(p) -> dict:
+    """Runs training / evaluation / prediction as the flags say. Returns the eval results."""
+    if not (p.do_train or p.do_eval or p.do_predict):
+        raise UsageError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+    if not p.output_dir:
+        raise UsageError("--output_dir is required")
+    if not p.task_name:
+        raise UsageError("--task_name is required")
+    runtime = configure_runtime(p)
+    strategy = runtime.strategy
+    config, vocab = _resolve_model_files(p)
+    validate_case_matches_checkpoint(p.do_lower_case, getattr(p, "init_checkpoint", None))
+    tokenizer = FullTokenizer(vocab, do_lower_case=p.do_lower_case)
+    processor = _processor(p)
+    os.makedirs(p.output_dir, exist_ok=True)
+    work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
+    if not runtime.chief:
+        runtime.cleanups.append(lambda: remove_worker_dir(work_dir))
+
+    train_examples = processor.get_train_examples(p.data_dir) if p.do_train else []
+    label_list = None if processor.is_regression else processor.get_labels(p.data_dir)
+    num_labels = 1 if label_list is None else len(label_list)
+    k = max(1, int(getattr(p, "gradient_accumulation_steps", 1) or 1))
+    if p.train_batch_size % (k * strategy.num_replicas_in_sync):
+        raise UsageError(f"--train_batch_size={p.train_batch_size} must be divisible by "
+                         f"--gradient_accumulation_steps x replicas = {k * strategy.num_replicas_in_sync}")
+    num_train_steps = int(len(train_examples) / p.train_batch_size * p.num_train_epochs)
+    if p.do_train and num_train_steps < 1:
+        raise UsageError(f"--num_train_epochs={p.num_train_epochs} with {len(train_examples)} "
+                         f"examples and --train_batch_size={p.train_batch_size} gives no training step")
+    num_warmup_steps = int(num_train_steps * p.warmup_proportion)
+    pooling = getattr(p, "pooling", "cls") or "cls"
+    is_regression = label_list is None
+
+    loop = LoopConfig(
+        train_batch_size=p.train_batch_size, num_train_steps=max(num_train_steps, 1),
+        gradient_accumulation_steps=k, clip_norm=getattr(p, "clip_norm", 1.0) or None,
+        iterations_per_loop=p.iterations_per_loop, log_every_steps=getattr(p, "log_every_steps", 10),
+        save_checkpoints_steps=p.save_checkpoints_steps,
+        keep_checkpoint_max=getattr(p, "keep_checkpoint_max", 5), enable_xla=runtime.enable_xla,
+        loss_scaling=runtime.dtype == "float16")
+    trainer = Trainer(
+        strategy,
+        build_model=lambda: BertClassifier(config, num_labels=num_labels, pooling=pooling).ensure_built(),
+        build_optimizer=lambda: create_optimizer(
+            getattr(p, "optimizer", "adamw_google"), p.learning_rate, max(num_train_steps, 1),
+            num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
+        loss_fn=_loss_fn(is_regression), output_dir=p.output_dir, config=loop,
+        checkpoint_dir=ckpt_dir)
+    logger = SummaryLogger(work_dir) if runtime.chief else None
+    if logger:
+        logger.hparams({k2: v for k2, v in vars_of(p).items() if v is not None})
+
+    restored = trainer.restore()
+    if restored:
+        print(f"Resuming from {restored} (global step {trainer.global_step})", flush=True)
+    elif p.init_checkpoint:
+        report = load_weights_into(trainer.model, p.init_checkpoint)
+        print(report.summary(), flush=True)
+    elif p.do_train:
+        print("No --init_checkpoint: training from random initialisation", flush=True)
+
+    eval_path = None
+    if p.do_eval or getattr(p, "eval_every_steps", 0):
+        eval_examples = processor.get_dev_examples(p.data_dir)
+        eval_path, _ = _features(work_dir, "eval", eval_examples, label_list, p, tokenizer, vocab,
+                                 pad_to=p.eval_batch_size)
+
+    if p.do_train:
+        train_path, _ = _features(work_dir, "train", train_examples, label_list, p, tokenizer,
+                                  vocab, pad_to=1)
+        print(f"***** Running training *****\n  Num examples = {len(train_examples)}\n"
+              f"  Batch size = {p.train_batch_size}\n  Num steps = {num_train_steps}", flush=True)
+        micro = p.train_batch_size // k
+
+        def dataset_fn(ctx, skip):
+            return classifier_dataset(train_path, p.max_seq_length, micro, is_training=True,
+                                      is_regression=is_regression, seed=p.seed,
+                                      input_context=ctx).skip(skip)
+
+        best = {"score": None}
+
+        def on_eval(step):
+            results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression, runtime.enable_xla)
+            print(f"eval at step {step}: " + ", ".join(f"{k2}={v:.4f}" for k2, v in sorted(results.items())),
+                  flush=True)
+            if logger:
+                logger.eval_results(step, results, cm, label_list)
+            score = _primary_metric(results)
+            if runtime.chief and (best["score"] is None or score > best["score"]):
+                best["score"] = score
+                best_dir = os.path.join(p.output_dir, "best")
+                save_google_checkpoint(trainer.model, best_dir, vocab_file=vocab)
+                write_eval_results(os.path.join(best_dir, "eval_results.txt"), results)
+
+        trainer.train(
+            dataset_fn,
+            on_log=(lambda step, scalars: logger.train_scalars(step, **scalars)) if logger else None,
+            on_eval=on_eval if getattr(p, "eval_every_steps", 0) and eval_path else None,
+            eval_every_steps=getattr(p, "eval_every_steps", 0) or 0)
+        if runtime.chief:
+            # The fine-tuned model as a Google folder: what --init_checkpoint and export take.
+            save_google_checkpoint(trainer.model, os.path.join(p.output_dir, "final_model"),
+                                   vocab_file=vocab)
+
+    results = {}
+    if p.do_eval:
+        results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression, runtime.enable_xla)
+        print("***** Eval results *****", flush=True)
+        for key in sorted(results):
+            print(f"  {key} = {results[key]}", flush=True)
+        if runtime.chief:
+            write_eval_results(os.path.join(p.output_dir, "eval_results.txt"), results)
+            if logger:
+                logger.eval_results(trainer.global_step, results, cm, label_list)
+
+    if p.do_predict:
+        predict_examples = processor.get_test_examples(p.data_dir)
+        predict_path, meta = _features(work_dir, "predict", predict_examples, label_list, p,
+                                       tokenizer, vocab, pad_to=p.predict_batch_size)
+        ds = classifier_dataset(predict_path, p.max_seq_length, p.predict_batch_size,
+                                is_training=False, is_regression=is_regression)
+        logits, _, weights = trainer.predict(ds, runtime.enable_xla)
+        real = logits[weights > 0]
+        if len(real) != len(predict_examples):
+            raise RuntimeError(f"predicted {len(real)} rows for {len(predict_examples)} examples")
+        values = real[:, :1] if is_regression else softmax(real)
+        if runtime.chief:
+            write_test_results(os.path.join(p.output_dir, "test_results.tsv"), values)
+            print(f"wrote {os.path.join(p.output_dir, 'test_results.tsv')} ({len(values)} rows)",
+                  flush=True)
+    if logger:
+        logger.close()
+    runtime.cleanup()
+    return results
+
+
+def vars_of(p) -> dict:
+    if hasattr(p, "flag_values_dict"):
+        return p.flag_values_dict()
+    return dict(vars(p))

@@ -1,0 +1,193 @@
+"""run_classifier's result files, `eval_results.txt` and `test_results.tsv`, written atomically.
+
+The original script wrote, in `output_dir`:
+  * `eval_results.txt`: one `key = value` line per Estimator result, keys
+    sorted (`eval_accuracy`, `eval_loss`, `global_step`, `loss`); the values
+    were NumPy float32 / int64 scalars, so floats read like `0.8455882`;
+  * `test_results.tsv`: one line per test example, its class probabilities
+    tab-separated (float32 text), in input order, padding rows left out.
+
+These writers keep that text byte-for-byte and add one guarantee: a reader
+never sees a half-written file. Lines go to a hidden temporary file in the
+same folder, which `os.replace` moves over the target only after everything
+was written and synced; on any exception the temporary file is removed and a
+previous result file stays as it was. Paths are local files (os.replace
+cannot rename across `gs://` or other filesystems).
+
+Example:
+
+```python
+write_eval_results("out/eval_results.txt",
+                   {"eval_accuracy": 0.8455882, "eval_loss": 0.41, "global_step": 343})
+write_test_results("out/test_results.tsv", probabilities, num_examples=1725)
+read_eval_results("out/eval_results.txt")["global_step"]  # 343
+```
+"""
+
+import contextlib
+import numbers
+import os
+import re
+import secrets
+
+import numpy as np
+
+EVAL_RESULTS_FILENAME = "eval_results.txt"
+TEST_RESULTS_FILENAME = "test_results.tsv"
+
+
+@contextlib.contextmanager
+def _atomic_text_file(path):
+    """Yields a text handle whose content replaces `path` only if the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), secrets.token_hex(6)))
+    # os.open with 0o666 lets the umask decide the final permissions, as a plain
+    # open() would; O_EXCL guards against clobbering a concurrent writer's temp.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
+        raise
+
+
+def format_value(value):
+    """The text of one `eval_results.txt` value, as the original printed it.
+
+    Floats (Python or NumPy) print as `str(np.float32(v))`; integers (and
+    `global_step`) as `str(int(v))`; 0-d arrays by their element; anything
+    else (strings, bools) with `str()`.
+
+    Example: `format_value(0.84558823)` -> `"0.8455882"`; `format_value(np.int64(7))` -> `"7"`.
+    """
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ValueError("eval result values must be scalars, got shape %s" % (value.shape,))
+        value = value.reshape([]).item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return str(np.float32(value))
+    return str(value)
+
+
+def write_eval_results(path, results):
+    """Writes `eval_results.txt`: `"%s = %s\\n" % (key, value)` per key, sorted.
+
+    Args:
+      path: the file to (re)write.
+      results: dict of result name -> scalar (see `format_value`).
+
+    Raises:
+      ValueError: if a key or value would break the one-line-per-key format.
+      Any exception of a value's `str()`; the target is then left untouched.
+
+    Example: `{"eval_loss": 0.5, "global_step": 10}` gives
+    `"eval_loss = 0.5\\nglobal_step = 10\\n"`.
+    """
+    with _atomic_text_file(path) as handle:
+        for key in sorted(results):
+            text = format_value(results[key])
+            key = str(key)
+            if "\n" in key or "\n" in text or " = " in key:
+                raise ValueError("result %r = %r does not fit on one `key = value` line"
+                                 % (key, text))
+            handle.write("%s = %s\n" % (key, text))
+
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+def read_eval_results(path):
+    """Parses an `eval_results.txt` back into a dict.
+
+    Values that look like integers become `int`, other numbers (including
+    `nan`/`inf`) `float`, anything else stays a `str`.
+
+    Example: a file `"eval_accuracy = 0.8455882\\nglobal_step = 343\\n"` gives
+    `{"eval_accuracy": 0.8455882, "global_step": 343}`.
+    """
+    results = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            key, separator, text = line.partition(" = ")
+            if not separator:
+                raise ValueError("%s:%d: expected `key = value`, got %r" % (path, number, line))
+            if _INT_RE.match(text):
+                results[key] = int(text)
+            else:
+                try:
+                    results[key] = float(text)
+                except ValueError:
+                    results[key] = text
+    return results
+
+
+def _format_row(row):
+    """One `test_results.tsv` line: float32 text, tab-separated for a vector row."""
+    values = np.asarray(row)
+    if values.ndim == 0:
+        return str(np.float32(values.item())) + "\n"
+    if values.ndim != 1:
+        raise ValueError("each prediction must be a scalar or a 1-D vector, got shape %s"
+                         % (values.shape,))
+    return "\t".join(str(np.float32(p)) for p in values.tolist()) + "\n"
+
+
+def write_test_results(path, probabilities, num_examples=None):
+    """Writes `test_results.tsv`: one line per example, in order.
+
+    Args:
+      path: the file to (re)write.
+      probabilities: `[n, num_classes]` array, or any iterable of rows (e.g.
+        a generator over predict batches); a row is a vector of class
+        probabilities (tab-separated on its line) or a scalar (regression:
+        one value per line).
+      num_examples: when given, write exactly this many lines and ignore
+        the rows after them, i.e. the padding rows the original appended to
+        fill the last predict batch; fewer rows than this is an error.
+
+    Returns:
+      The number of lines written.
+
+    Raises:
+      ValueError: on a malformed row or too few rows; the target is then
+        left untouched, as on any other exception.
+
+    Example: `write_test_results(p, [[0.25, 0.75]])` writes `"0.25\\t0.75\\n"`.
+    """
+    written = 0
+    with _atomic_text_file(path) as handle:
+        if num_examples is None or num_examples > 0:
+            for row in probabilities:
+                handle.write(_format_row(row))
+                written += 1
+                if num_examples is not None and written >= num_examples:
+                    break
+        if num_examples is not None and written != num_examples:
+            raise ValueError("expected %d predictions, got only %d" % (num_examples, written))
+    return written
+
+
+def read_test_results(path):
+    """Parses a `test_results.tsv` into a float32 array `[n, num_columns]`.
+
+    Example: a file `"0.25\\t0.75\\n0.5\\t0.5\\n"` gives `[[0.25, 0.75], [0.5, 0.5]]`.
+    """
+    with open(path, encoding="utf-8") as handle:
+        rows = [[float(v) for v in line.rstrip("\n").split("\t")]
+                for line in handle if line.strip()]
+    return np.asarray(rows, dtype=np.float32).reshape([len(rows), -1])

@@ -1,0 +1,58 @@
+"""Process set-up shared by the entry scripts: seeds, determinism, precision, XLA, strategy."""
+
+import dataclasses
+import os
+import shutil
+from typing import Callable, List
+
+import keras
+import tensorflow as tf
+
+from bert_tf.training.strategies import create_strategy, is_chief, resolve_strategy_name
+
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@dataclasses.dataclass
+class Runtime:
+    strategy: tf.distribute.Strategy
+    dtype: str
+    enable_xla: bool
+    chief: bool
+    cleanups: List[Callable] = dataclasses.field(default_factory=list)
+
+    def cleanup(self):
+        for fn in self.cleanups:
+            fn()
+        self.cleanups.clear()
+
+
+def configure_runtime(p) -> Runtime:
+    """Seeds everything, sets the Keras dtype policy and builds the strategy from the flags."""
+    seed = getattr(p, "seed", 12345)
+    keras.utils.set_random_seed(seed)
+    if getattr(p, "deterministic", False):
+        tf.config.experimental.enable_op_determinism()
+    dtype = getattr(p, "dtype", "float32") or "float32"
+    keras.config.set_dtype_policy(POLICIES[dtype])
+    name = resolve_strategy_name(getattr(p, "distribution_strategy", None), getattr(p, "use_tpu", False))
+    strategy = create_strategy(
+        name, num_gpus=getattr(p, "num_gpus", 0) or 0, tpu_name=getattr(p, "tpu_name", None),
+        tpu_zone=getattr(p, "tpu_zone", None), gcp_project=getattr(p, "gcp_project", None),
+        master=getattr(p, "master", None))
+    return Runtime(strategy, dtype, bool(getattr(p, "enable_xla", False)), is_chief(strategy))
+
+
+def worker_dirs(output_dir: str, strategy):
+    """(work_dir, checkpoint_dir): the chief uses output_dir; other workers a private temp dir,
+    since every worker must take part in saving but only the chief's files are kept."""
+    if is_chief(strategy):
+        return output_dir, output_dir
+    task_id = strategy.cluster_resolver.task_id
+    private = os.path.join(output_dir, f".worker_{task_id}")
+    os.makedirs(private, exist_ok=True)
+    return private, private
+
+
+def remove_worker_dir(path: str):
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,93 @@
+"""tf.distribute strategies by flag name, with the original TPU flags mapped onto them."""
+
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be set up here; the message names the flag to change."""
+
+
+def resolve_strategy_name(distribution_strategy: Optional[str], use_tpu: bool = False) -> str:
+    """`--distribution_strategy`, or the legacy `--use_tpu` when the former is unset."""
+    if distribution_strategy:
+        if distribution_strategy not in STRATEGIES:
+            raise StrategyError(f"--distribution_strategy={distribution_strategy!r}: expected one of "
+                                f"{', '.join(STRATEGIES)}")
+        if use_tpu and distribution_strategy != "tpu":
+            raise StrategyError(f"--use_tpu contradicts --distribution_strategy={distribution_strategy}")
+        return distribution_strategy
+    return "tpu" if use_tpu else "one_device"
+
+
+def _tpu_strategy(tpu_name, tpu_zone, gcp_project, master):
+    address = tpu_name or master
+    if not address and not os.environ.get("TPU_NAME") and not _local_tpu_present():
+        raise StrategyError(
+            "--distribution_strategy=tpu: no TPU found on this machine and no --tpu_name/--master "
+            "given; run on a TPU VM/Colab TPU runtime or name the TPU")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=address or "", zone=tpu_zone, project=gcp_project)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StrategyError(f"--distribution_strategy=tpu: cannot reach TPU {address or '(local)'}: "
+                            f"{first}") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _local_tpu_present() -> bool:
+    return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+
+
+def create_strategy(name: str, num_gpus: int = 0, tpu_name: Optional[str] = None,
+                    tpu_zone: Optional[str] = None, gcp_project: Optional[str] = None,
+                    master: Optional[str] = None) -> tf.distribute.Strategy:
+    """Builds the strategy for `--distribution_strategy=name`.
+
+    one_device: the first GPU, else the CPU. mirrored: `num_gpus` GPUs (all when 0 and some
+    exist), else all logical CPU devices (useful for tests). multi_worker_mirrored: workers from
+    TF_CONFIG. tpu: a TPU from --tpu_name/--master, the local TPU VM, or a clear error.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if num_gpus and num_gpus > len(gpus):
+        raise StrategyError(f"--num_gpus={num_gpus} but only {len(gpus)} GPU(s) are visible")
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name == "mirrored":
+        if gpus:
+            devices = [d.name for d in gpus[: num_gpus or len(gpus)]]
+        else:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker_mirrored":
+        if not os.environ.get("TF_CONFIG"):
+            raise StrategyError("--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
+                                "environment variable (cluster and task) on every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        return _tpu_strategy(tpu_name, tpu_zone, gcp_project, master)
+    raise StrategyError(f"--distribution_strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes outputs (always, except non-chief multi-worker tasks)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0
+                                            and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def split_cpu_for_tests(count: int) -> None:
+    """Makes `count` logical CPU devices (before TF initialises) so mirrored runs on one CPU."""
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)])

@@ -1,0 +1,303 @@
+"""A custom tf.distribute training loop for BERT fine-tuning (and any model with a loss fn).
+
+Why a custom loop rather than `Model.fit`: Keras 3 `fit` breaks under
+MultiWorkerMirroredStrategy (keras-team/keras#20585), and the original's semantics need
+control that `fit` hides: gradients all-reduced first and then clipped by their *global* norm
+(as on one device), gradient accumulation that splits a batch without changing the update,
+Estimator-style resume from the newest checkpoint in `output_dir` (model, optimizer, dropout
+RNG and input position), and several steps per `tf.function` call (`iterations_per_loop`).
+"""
+
+import dataclasses
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message says what to change."""
+
+
+@dataclasses.dataclass
+class LoopConfig:
+    """How the loop runs.
+
+    Args:
+        train_batch_size: global examples per optimizer update.
+        num_train_steps: optimizer updates in total.
+        gradient_accumulation_steps: micro-batches per update (each of
+            train_batch_size / this many examples); the update equals the unsplit one.
+        clip_norm: clip the all-reduced gradient to this global norm (None: no clipping).
+        iterations_per_loop: most steps per tf.function call.
+        log_every_steps: progress line / TensorBoard interval.
+        save_checkpoints_steps: checkpoint interval.
+        keep_checkpoint_max: checkpoints kept in output_dir.
+        enable_xla: compile the forward/backward pass with XLA.
+        loss_scaling: dynamic loss scaling (float16).
+    """
+
+    train_batch_size: int
+    num_train_steps: int
+    gradient_accumulation_steps: int = 1
+    clip_norm: Optional[float] = 1.0
+    iterations_per_loop: int = 1000
+    log_every_steps: int = 10
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    enable_xla: bool = False
+    loss_scaling: bool = False
+
+
+def dropout_rng_states(model):
+    """The state variables of every dropout SeedGenerator: checkpointed so a resumed run draws
+    the same masks as an uninterrupted one."""
+    states = []
+    for layer in model._flatten_layers(include_self=False):
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None:
+            states.append(generator.state.value)
+    return states
+
+
+class Trainer:
+    """Owns model, optimizer, checkpoints and the distributed train/predict steps.
+
+    Args:
+        strategy: a tf.distribute strategy.
+        build_model: () -> built Keras model (called under the strategy scope).
+        build_optimizer: () -> Keras optimizer (called under the strategy scope).
+        loss_fn: (outputs, labels) -> per-example float32 loss [batch].
+        output_dir: where checkpoints live (resume reads the newest one there).
+        config: a LoopConfig.
+        write_checkpoints: False on non-chief workers' real dirs (they write to a temp dir).
+    """
+
+    def __init__(self, strategy, build_model: Callable, build_optimizer: Callable,
+                 loss_fn: Callable, output_dir: str, config: LoopConfig, checkpoint_dir=None):
+        self.strategy = strategy
+        self.config = config
+        self.loss_fn = loss_fn
+        with strategy.scope():
+            self.model = build_model()
+            optimizer = build_optimizer()
+            if config.loss_scaling:
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            self.optimizer.build(self.model.trainable_variables)
+            self.accumulators = []
+            if config.gradient_accumulation_steps > 1:
+                self.accumulators = [
+                    tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                                synchronization=tf.VariableSynchronization.ON_READ,
+                                aggregation=tf.VariableAggregation.SUM)
+                    for v in self.model.trainable_variables]
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, rng=dropout_rng_states(self.model))
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, checkpoint_dir or output_dir, max_to_keep=config.keep_checkpoint_max,
+            checkpoint_name="model.ckpt")
+        self._train_loop = None
+        self._predict_step = None
+
+    @property
+    def global_step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self) -> Optional[str]:
+        """Restores the newest checkpoint in output_dir, if any; returns its path."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return latest
+
+    def save(self) -> str:
+        return self.manager.save(checkpoint_number=self.global_step)
+
+    # ---- training -------------------------------------------------------------------------
+
+    def _build_train_loop(self):
+        c = self.config
+        strategy = self.strategy
+        model, optimizer = self.model, self.optimizer
+        variables = model.trainable_variables
+        k = c.gradient_accumulation_steps
+        replicas = strategy.num_replicas_in_sync
+
+        def forward_backward(features, labels, weights):
+            with tf.GradientTape() as tape:
+                outputs = model(features, training=True)
+                per_example = self.loss_fn(outputs, labels) * weights
+                # Each replica's share of the global-batch mean: sums over replicas and
+                # micro-batches give the mean over train_batch_size examples.
+                loss = tf.reduce_sum(per_example) / float(c.train_batch_size)
+                scaled = optimizer.scale_loss(loss) if c.loss_scaling else loss
+            grads = tape.gradient(scaled, variables)
+            # Embedding lookups give IndexedSlices; Adam's moments are dense anyway (as in the
+            # original), and dense tensors all-reduce and clip uniformly.
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            return tf.reduce_sum(per_example), tf.reduce_sum(weights), grads
+
+        if c.enable_xla:
+            forward_backward = tf.function(forward_backward, jit_compile=True)
+
+        def apply(grads):
+            # Keep only variables that got gradients (e.g. the pooler is unused with mean pooling).
+            pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+            grads = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
+            scale = optimizer.scale_loss(1.0) if c.loss_scaling else 1.0
+            norm = tf.linalg.global_norm(grads)
+            if c.clip_norm:
+                grads, _ = tf.clip_by_global_norm(grads, c.clip_norm * scale, use_norm=norm)
+            # Keras' optimizer sums gradients over replicas again: hand each replica 1/N.
+            grads = [g / replicas for g in grads] if replicas > 1 else grads
+            optimizer.apply(grads, [v for _, v in pairs])
+            return norm / scale
+
+        def micro_step(inputs, last: bool):
+            features, labels, weights = inputs
+            loss_sum, count, grads = forward_backward(features, labels, weights)
+            if k == 1:
+                return loss_sum, count, apply(grads)
+            for acc, g in zip(self.accumulators, grads):
+                if g is not None:
+                    acc.assign_add(g)
+            if not last:
+                return loss_sum, count, tf.constant(0.0)
+            summed = [acc.read_value() if g is not None else None
+                      for acc, g in zip(self.accumulators, grads)]
+            norm = apply(summed)
+            for acc in self.accumulators:
+                acc.assign(tf.zeros_like(acc))
+            return loss_sum, count, norm
+
+        def reduce(value):
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+        @tf.function
+        def train_loop(iterator, steps):
+            loss_total = tf.constant(0.0)
+            examples = tf.constant(0.0)
+            norm = tf.constant(0.0)
+            for _ in tf.range(steps):
+                for micro in range(k):
+                    loss_sum, count, micro_norm = strategy.run(
+                        micro_step, args=(next(iterator), micro == k - 1))
+                    loss_total += reduce(loss_sum)
+                    examples += reduce(count)
+                    if micro == k - 1:
+                        # Every replica computed the same global norm; report one of them.
+                        norm = reduce(micro_norm) / replicas
+            return loss_total / tf.maximum(examples, 1.0), norm
+
+        return train_loop
+
+    def train(self, dataset_fn: Callable, on_log: Optional[Callable] = None,
+              on_checkpoint: Optional[Callable] = None, on_eval: Optional[Callable] = None,
+              eval_every_steps: int = 0, log: Callable = print) -> Dict[str, float]:
+        """Runs until `num_train_steps`, from wherever the restored checkpoint left off.
+
+        `dataset_fn(input_context, skip_batches)` returns the per-pipeline micro-batch dataset.
+        Callbacks get the global step (and, for on_log, a dict of scalars).
+        """
+        c = self.config
+        start = self.global_step
+        if start >= c.num_train_steps:
+            return {}
+        skip = start * c.gradient_accumulation_steps
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda ctx: dataset_fn(ctx, skip))
+        iterator = iter(dataset)
+        if self._train_loop is None:
+            self._train_loop = self._build_train_loop()
+        step = start
+        last = {}
+        started = time.time()
+        window_start, window_step = started, step
+        while step < c.num_train_steps:
+            boundaries = [c.num_train_steps, _next_multiple(step, c.log_every_steps),
+                          _next_multiple(step, c.save_checkpoints_steps),
+                          step + c.iterations_per_loop]
+            if eval_every_steps:
+                boundaries.append(_next_multiple(step, eval_every_steps))
+            steps = min(b for b in boundaries if b > step) - step
+            loss, norm = self._train_loop(iterator, tf.constant(steps, tf.int32))
+            loss, norm = float(loss), float(norm)
+            step = self.global_step if not c.loss_scaling else step + steps
+            if not np.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss} at step {step}; lower --learning_rate or check the "
+                    f"data (no checkpoint was written for this step)")
+            now = time.time()
+            rate = (step - window_step) * c.train_batch_size / max(now - window_start, 1e-9)
+            window_start, window_step = now, step
+            lr = self.learning_rate()
+            last = {"loss": loss, "learning_rate": lr, "grad_norm": norm, "examples_per_sec": rate}
+            if step % c.log_every_steps == 0 or step == c.num_train_steps:
+                eta = (c.num_train_steps - step) * c.train_batch_size / max(rate, 1e-9)
+                log(f"step {step}/{c.num_train_steps}  loss {loss:.4f}  lr {lr:.3g}  "
+                    f"grad_norm {norm:.3f}  {rate:.1f} ex/s  ETA {_format_eta(eta)}")
+                if on_log:
+                    on_log(step, last)
+            if step % c.save_checkpoints_steps == 0 or step == c.num_train_steps:
+                path = self.save()
+                if on_checkpoint:
+                    on_checkpoint(step, path)
+            if on_eval and eval_every_steps and step % eval_every_steps == 0 \
+                    and step != c.num_train_steps:
+                on_eval(step)
+        last["train_seconds"] = time.time() - started
+        return last
+
+    def learning_rate(self) -> float:
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        lr = optimizer.learning_rate
+        return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+    # ---- prediction -----------------------------------------------------------------------
+
+    def predict(self, dataset: tf.data.Dataset, enable_xla: bool = False):
+        """Runs the model over a (non-distributed, ordered) dataset of (features, labels, weights).
+
+        Returns (outputs, labels, weights) as NumPy arrays in dataset order. Prediction reads
+        the mirrored variables from the host side; on TPU it runs through the strategy.
+        """
+        if self._predict_step is None:
+            model = self.model
+
+            def step(features):
+                return model(features, training=False)
+
+            if isinstance(self.strategy, tf.distribute.TPUStrategy):
+                inner = tf.function(step)
+
+                @tf.function
+                def tpu_step(features):
+                    per_replica = self.strategy.run(inner, args=(features,))
+                    return tf.concat(self.strategy.experimental_local_results(per_replica), 0)
+                self._predict_step = tpu_step
+            else:
+                self._predict_step = tf.function(step, jit_compile=enable_xla or None)
+        outputs, labels, weights = [], [], []
+        for features, batch_labels, batch_weights in dataset:
+            outputs.append(np.asarray(self._predict_step(features)))
+            labels.append(batch_labels.numpy())
+            weights.append(batch_weights.numpy())
+        if not outputs:
+            return np.zeros((0,)), np.zeros((0,)), np.zeros((0,))
+        return np.concatenate(outputs), np.concatenate(labels), np.concatenate(weights)
+
+
+def _next_multiple(step: int, every: int) -> int:
+    if not every or every <= 0:
+        return 1 << 62
+    return (step // every + 1) * every
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
