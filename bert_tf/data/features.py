@@ -120,8 +120,13 @@ def cached_tfrecord(path: str, key: str, build) -> Dict:
 def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,
                        is_regression: bool = False, seed: int = 12345,
                        input_context: Optional[tf.distribute.InputContext] = None,
-                       shuffle_buffer: int = 10000) -> tf.data.Dataset:
+                       shuffle_buffer: int = 10000,
+                       bucket_by_length: bool = False) -> tf.data.Dataset:
     """Batches of (features dict with TF Hub names, labels, weights).
+
+    With `bucket_by_length`, training batches group examples of similar length and every
+    batch (training and eval) is cut to its longest real sequence (rounded up to a multiple
+    of 8): padding never affects results, so this only saves work. Eval keeps file order.
 
     Training data repeats and is shuffled with a fixed seed (so a resumed run can skip the
     batches it already saw and continue on the same sequence); eval/predict keep file order.
@@ -148,9 +153,29 @@ def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_train
         labels = parsed["label_ids"] if is_regression else tf.cast(parsed["label_ids"], tf.int32)
         return features, labels, tf.cast(parsed["is_real_example"], tf.float32)
 
-    # drop_remainder keeps shapes static (XLA, TPU); eval files are padded to whole batches.
-    ds = ds.batch(per_pipeline, drop_remainder=True).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if bucket_by_length and is_training:
+        ds = ds.map(lambda record: decode(tf.expand_dims(record, 0)),
+                    num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        boundaries = [b for b in range(16, max_seq_length, 16)]
+        ds = ds.bucket_by_sequence_length(
+            lambda features, label, weight: tf.reduce_sum(features["input_mask"]),
+            bucket_boundaries=boundaries, bucket_batch_sizes=[per_pipeline] * (len(boundaries) + 1),
+            drop_remainder=True)
+    else:
+        # drop_remainder keeps shapes static (XLA, TPU); eval files are padded to whole batches.
+        ds = ds.batch(per_pipeline, drop_remainder=True).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if bucket_by_length:
+        ds = ds.map(trim_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def trim_to_longest(features, labels, weights, multiple: int = 8):
+    """Cuts a batch's [batch, seq] features to its longest real sequence (dynamic padding)."""
+    seq = tf.shape(features["input_mask"])[1]
+    longest = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
+    length = tf.minimum(seq, (longest + multiple - 1) // multiple * multiple)
+    length = tf.maximum(length, 1)
+    return {k: v[:, :length] for k, v in features.items()}, labels, weights
 
 
 def count_records(path: str) -> int:
