@@ -44,6 +44,8 @@ common_flags.define_runtime_flags()
 # bert_tf additions for classification.
 flags.DEFINE_enum("pooling", "cls", ["cls", "mean"],
                   "cls: the pooler's [CLS] vector (original); mean: mean of the real tokens' states.")
+flags.DEFINE_float("classifier_dropout", 0.1, "Dropout on the pooled vector before the output "
+                   "layer (the original's fixed 0.1; 0 makes runs comparable across strategies).")
 flags.DEFINE_integer("eval_every_steps", 0, "Evaluate every N steps during training; keep the best "
                      "model in output_dir/best (0: only at the end).")
 flags.DEFINE_string("text_a_column", None, "tsv/csv tasks: column (index or header name) of text a.")
@@ -52,6 +54,8 @@ flags.DEFINE_string("label_column", None, "tsv/csv tasks: column of the label.")
 flags.DEFINE_string("label_list", None, "tsv/csv tasks: comma-separated labels in id order "
                     "(default: sorted train labels).")
 flags.DEFINE_bool("has_header", False, "tsv/csv tasks: files start with a header line.")
+flags.DEFINE_bool("bucket_by_length", False, "Group training examples of similar length and cut "
+                  "every batch to its longest sequence (same results, less padding work).")
 flags.DEFINE_bool("use_tfds", False, "Read the GLUE task through tensorflow-datasets (prepared data).")
 
 

@@ -73,6 +73,7 @@ def write_tfrecord(path: str, features: Sequence[InputFeatures], is_regression: 
         with tf.io.TFRecordWriter(tmp) as writer:
             for row in rows:
                 writer.write(serialize_features(row, is_regression))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the original's records were world-readable.
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

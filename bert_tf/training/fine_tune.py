@@ -103,7 +103,8 @@ def _loss_fn(is_regression):
 
 def _evaluate(trainer, path, p, label_list, is_regression, enable_xla):
     ds = classifier_dataset(path, p.max_seq_length, p.eval_batch_size, is_training=False,
-                            is_regression=is_regression)
+                            is_regression=is_regression,
+                            bucket_by_length=getattr(p, "bucket_by_length", False))
     logits, labels, weights = trainer.predict(ds, enable_xla)
     if is_regression:
         results = regression_metrics(logits[:, 0], labels, weights)
@@ -133,8 +134,13 @@ def run_classifier(p) -> dict:
         raise UsageError("--task_name is required")
     runtime = configure_runtime(p)
     strategy = runtime.strategy
+    print(f"Distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
+          f"replica(s)", flush=True)
     config, vocab = _resolve_model_files(p)
-    validate_case_matches_checkpoint(p.do_lower_case, getattr(p, "init_checkpoint", None))
+    try:
+        validate_case_matches_checkpoint(p.do_lower_case, getattr(p, "init_checkpoint", None))
+    except ValueError as e:
+        raise UsageError(f"--do_lower_case: {e}") from None
     tokenizer = FullTokenizer(vocab, do_lower_case=p.do_lower_case)
     processor = _processor(p)
     os.makedirs(p.output_dir, exist_ok=True)
@@ -156,6 +162,11 @@ def run_classifier(p) -> dict:
     num_warmup_steps = int(num_train_steps * p.warmup_proportion)
     pooling = getattr(p, "pooling", "cls") or "cls"
     is_regression = label_list is None
+    head_dropout = getattr(p, "classifier_dropout", 0.1)
+    if head_dropout is None:
+        head_dropout = 0.1
+    if not 0.0 <= head_dropout < 1.0:
+        raise UsageError(f"--classifier_dropout={head_dropout}: expected a value in [0, 1)")
 
     loop = LoopConfig(
         train_batch_size=p.train_batch_size, num_train_steps=max(num_train_steps, 1),
@@ -166,7 +177,8 @@ def run_classifier(p) -> dict:
         loss_scaling=runtime.dtype == "float16")
     trainer = Trainer(
         strategy,
-        build_model=lambda: BertClassifier(config, num_labels=num_labels, pooling=pooling).ensure_built(),
+        build_model=lambda: BertClassifier(config, num_labels=num_labels, pooling=pooling,
+                                           dropout_rate=head_dropout).ensure_built(),
         build_optimizer=lambda: create_optimizer(
             getattr(p, "optimizer", "adamw_google"), p.learning_rate, max(num_train_steps, 1),
             num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
@@ -201,7 +213,9 @@ def run_classifier(p) -> dict:
         def dataset_fn(ctx, skip):
             return classifier_dataset(train_path, p.max_seq_length, micro, is_training=True,
                                       is_regression=is_regression, seed=p.seed,
-                                      input_context=ctx).skip(skip)
+                                      input_context=ctx,
+                                      bucket_by_length=getattr(p, "bucket_by_length", False)
+                                      ).skip(skip)
 
         best = {"score": None}
 
@@ -244,7 +258,8 @@ def run_classifier(p) -> dict:
         predict_path, meta = _features(work_dir, "predict", predict_examples, label_list, p,
                                        tokenizer, vocab, pad_to=p.predict_batch_size)
         ds = classifier_dataset(predict_path, p.max_seq_length, p.predict_batch_size,
-                                is_training=False, is_regression=is_regression)
+                                is_training=False, is_regression=is_regression,
+                                bucket_by_length=getattr(p, "bucket_by_length", False))
         logits, _, weights = trainer.predict(ds, runtime.enable_xla)
         real = logits[weights > 0]
         if len(real) != len(predict_examples):

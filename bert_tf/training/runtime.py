@@ -8,7 +8,12 @@ from typing import Callable, List
 import keras
 import tensorflow as tf
 
-from bert_tf.training.strategies import create_strategy, is_chief, resolve_strategy_name
+from bert_tf.training.strategies import (StrategyError, create_strategy, is_chief,
+                                         resolve_strategy_name, split_cpu_for_tests)
+
+# Test hook: split the one physical CPU into N logical devices so that
+# --distribution_strategy=mirrored has several replicas on a machine without GPUs.
+LOGICAL_CPUS_ENV = "BERT_TF_LOGICAL_CPUS"
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -29,17 +34,25 @@ class Runtime:
 
 def configure_runtime(p) -> Runtime:
     """Seeds everything, sets the Keras dtype policy and builds the strategy from the flags."""
+    logical_cpus = os.environ.get(LOGICAL_CPUS_ENV)
+    if logical_cpus:
+        if not logical_cpus.isdigit() or int(logical_cpus) < 1:
+            raise StrategyError(f"{LOGICAL_CPUS_ENV}={logical_cpus!r}: expected a positive integer")
+        # Must run before anything initialises TF's devices.
+        split_cpu_for_tests(int(logical_cpus))
+    # The strategy comes first: seeding initialises TF's context, and a multi-worker strategy
+    # must configure collective ops before that happens.
+    name = resolve_strategy_name(getattr(p, "distribution_strategy", None), getattr(p, "use_tpu", False))
+    strategy = create_strategy(
+        name, num_gpus=getattr(p, "num_gpus", 0) or 0, tpu_name=getattr(p, "tpu_name", None),
+        tpu_zone=getattr(p, "tpu_zone", None), gcp_project=getattr(p, "gcp_project", None),
+        master=getattr(p, "master", None))
     seed = getattr(p, "seed", 12345)
     keras.utils.set_random_seed(seed)
     if getattr(p, "deterministic", False):
         tf.config.experimental.enable_op_determinism()
     dtype = getattr(p, "dtype", "float32") or "float32"
     keras.config.set_dtype_policy(POLICIES[dtype])
-    name = resolve_strategy_name(getattr(p, "distribution_strategy", None), getattr(p, "use_tpu", False))
-    strategy = create_strategy(
-        name, num_gpus=getattr(p, "num_gpus", 0) or 0, tpu_name=getattr(p, "tpu_name", None),
-        tpu_zone=getattr(p, "tpu_zone", None), gcp_project=getattr(p, "gcp_project", None),
-        master=getattr(p, "master", None))
     return Runtime(strategy, dtype, bool(getattr(p, "enable_xla", False)), is_chief(strategy))
 
 

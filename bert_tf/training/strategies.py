@@ -1,7 +1,9 @@
 """tf.distribute strategies by flag name, with the original TPU flags mapped onto them."""
 
 import os
+import socket
 from typing import Optional
+from urllib.parse import urlparse
 
 import tensorflow as tf
 
@@ -30,16 +32,31 @@ def _tpu_strategy(tpu_name, tpu_zone, gcp_project, master):
         raise StrategyError(
             "--distribution_strategy=tpu: no TPU found on this machine and no --tpu_name/--master "
             "given; run on a TPU VM/Colab TPU runtime or name the TPU")
+    _check_reachable(address)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
             tpu=address or "", zone=tpu_zone, project=gcp_project)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, tf.errors.OpError, RuntimeError) as e:
+    # OSError: a --tpu_name that needs the GCE metadata server (urllib's URLError) off GCP.
+    except (ValueError, tf.errors.OpError, RuntimeError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StrategyError(f"--distribution_strategy=tpu: cannot reach TPU {address or '(local)'}: "
                             f"{first}") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_reachable(address, timeout_s: float = 10.0):
+    """Fails fast on a grpc:// TPU address that does not accept connections: TF's own connect
+    retries for minutes without a word."""
+    if not address or not address.startswith("grpc://"):
+        return
+    parsed = urlparse(address)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 8470), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as e:
+        raise StrategyError(f"--distribution_strategy=tpu: cannot reach TPU {address}: {e}") from None
 
 
 def _local_tpu_present() -> bool:
@@ -55,6 +72,15 @@ def create_strategy(name: str, num_gpus: int = 0, tpu_name: Optional[str] = None
     exist), else all logical CPU devices (useful for tests). multi_worker_mirrored: workers from
     TF_CONFIG. tpu: a TPU from --tpu_name/--master, the local TPU VM, or a clear error.
     """
+    # These two must come before anything lists logical devices: that initialises TF's
+    # context, after which collective ops (multi-worker) can no longer be configured.
+    if name == "multi_worker_mirrored":
+        if not os.environ.get("TF_CONFIG"):
+            raise StrategyError("--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
+                                "environment variable (cluster and task) on every worker")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        return _tpu_strategy(tpu_name, tpu_zone, gcp_project, master)
     gpus = tf.config.list_logical_devices("GPU")
     if num_gpus and num_gpus > len(gpus):
         raise StrategyError(f"--num_gpus={num_gpus} but only {len(gpus)} GPU(s) are visible")
@@ -66,13 +92,6 @@ def create_strategy(name: str, num_gpus: int = 0, tpu_name: Optional[str] = None
         else:
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker_mirrored":
-        if not os.environ.get("TF_CONFIG"):
-            raise StrategyError("--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
-                                "environment variable (cluster and task) on every worker")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        return _tpu_strategy(tpu_name, tpu_zone, gcp_project, master)
     raise StrategyError(f"--distribution_strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
 
 
