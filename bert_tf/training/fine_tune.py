@@ -94,11 +94,45 @@ def _features(work_dir, name, examples, label_list, p, tokenizer, vocab, pad_to)
     return path, meta
 
 
-def _loss_fn(is_regression):
+def class_weights(spec, examples, label_list):
+    """Per-class loss weights from `--class_weights`: none, balanced, sqrt_balanced or a list.
+
+    balanced = n / (k * n_c), the usual inverse-frequency weights; sqrt_balanced is their
+    square root, a milder push towards rare classes. Counts come from the training examples.
+    """
+    spec = (spec or "none").strip().lower()
+    if spec == "none":
+        return None
+    k = len(label_list)
+    if spec in ("balanced", "sqrt_balanced"):
+        counts = np.array([sum(1 for e in examples if e.label == label) for label in label_list],
+                          np.float64)
+        if (counts == 0).any():
+            missing = [label_list[i] for i in np.flatnonzero(counts == 0)]
+            raise UsageError(f"--class_weights={spec}: no training example has label(s) {missing}")
+        weights = counts.sum() / (k * counts)
+        return np.sqrt(weights) if spec == "sqrt_balanced" else weights
+    try:
+        weights = np.array([float(w) for w in spec.split(",")], np.float64)
+    except ValueError:
+        weights = np.array([])
+    if len(weights) != k or (weights <= 0).any():
+        raise UsageError(f"--class_weights={spec!r}: expected none, balanced, sqrt_balanced or "
+                         f"{k} positive comma-separated numbers (one per label)")
+    return weights
+
+
+def _loss_fn(is_regression, weights=None):
     if is_regression:
         return lambda logits, labels: tf.square(logits[:, 0] - tf.cast(labels, tf.float32))
-    return lambda logits, labels: tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=labels, logits=tf.cast(logits, tf.float32))
+    table = None if weights is None else tf.constant(weights, tf.float32)
+
+    def loss(logits, labels):
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=tf.cast(logits, tf.float32))
+        return ce if table is None else ce * tf.gather(table, labels)
+
+    return loss
 
 
 def _evaluate(trainer, path, p, label_list, is_regression, enable_xla):
@@ -182,7 +216,9 @@ def run_classifier(p) -> dict:
         build_optimizer=lambda: create_optimizer(
             getattr(p, "optimizer", "adamw_google"), p.learning_rate, max(num_train_steps, 1),
             num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
-        loss_fn=_loss_fn(is_regression), output_dir=p.output_dir, config=loop,
+        loss_fn=_loss_fn(is_regression, None if is_regression or not p.do_train else class_weights(
+            getattr(p, "class_weights", "none"), train_examples, label_list)),
+        output_dir=p.output_dir, config=loop,
         checkpoint_dir=ckpt_dir)
     logger = SummaryLogger(work_dir) if runtime.chief else None
     if logger:
