@@ -147,8 +147,10 @@ class Trainer:
         def apply(grads):
             # Keep only variables that got gradients (e.g. the pooler is unused with mean pooling).
             pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-            grads = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
+            grads = [g for g, _ in pairs]
+            if replicas > 1:  # one replica: the sum is the gradient itself (no copies)
+                grads = tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, grads)
             scale = optimizer.scale_loss(1.0) if c.loss_scaling else 1.0
             norm = tf.linalg.global_norm(grads)
             if c.clip_norm:
