@@ -6,7 +6,7 @@ from bert_tf.data.processors import DataFormatError
 from bert_tf.modeling.config import ConfigError
 from bert_tf.tokenization.text import TextDecodeError
 from bert_tf.tokenization.vocab import VocabError
-from bert_tf.training.fine_tune import UsageError
+from bert_tf.training.model_files import UsageError
 from bert_tf.training.strategies import StrategyError
 from bert_tf.training.trainer import TrainingError
 

@@ -72,15 +72,6 @@ class TsvProcessor(DataProcessor):
         self.is_regression = bool(is_regression)
         self._train_labels = None
 
-    def get_train_examples(self, data_dir):
-        return self._create_examples(data_dir, "train")
-
-    def get_dev_examples(self, data_dir):
-        return self._create_examples(data_dir, "dev")
-
-    def get_test_examples(self, data_dir):
-        return self._create_examples(data_dir, "test")
-
     def get_labels(self, data_dir=None):
         """The label list: `label_list`, else the sorted train labels.
 

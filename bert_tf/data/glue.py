@@ -54,15 +54,6 @@ class GlueProcessor(DataProcessor):
     guid_column = None
     layout = ""
 
-    def get_train_examples(self, data_dir):
-        return self._create_examples(data_dir, "train")
-
-    def get_dev_examples(self, data_dir):
-        return self._create_examples(data_dir, "dev")
-
-    def get_test_examples(self, data_dir):
-        return self._create_examples(data_dir, "test")
-
     def get_labels(self, data_dir=None):
         return list(self.labels)
 

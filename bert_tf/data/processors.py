@@ -167,14 +167,18 @@ class DataProcessor:
 
     def get_train_examples(self, data_dir):
         """The train split's `InputExample`s."""
-        raise NotImplementedError()
+        return self._create_examples(data_dir, "train")
 
     def get_dev_examples(self, data_dir):
         """The dev split's `InputExample`s."""
-        raise NotImplementedError()
+        return self._create_examples(data_dir, "dev")
 
     def get_test_examples(self, data_dir):
         """The test split's `InputExample`s (placeholder labels)."""
+        return self._create_examples(data_dir, "test")
+
+    def _create_examples(self, data_dir, split):
+        """One split ("train", "dev" or "test"); subclasses implement this or the getters."""
         raise NotImplementedError()
 
     def get_labels(self, data_dir=None):

@@ -94,15 +94,6 @@ class TfdsProcessor(DataProcessor):
     def get_labels(self, data_dir=None):
         return [None] if self.is_regression else list(self.labels)
 
-    def get_train_examples(self, data_dir):
-        return self._create_examples(data_dir, "train")
-
-    def get_dev_examples(self, data_dir):
-        return self._create_examples(data_dir, "dev")
-
-    def get_test_examples(self, data_dir):
-        return self._create_examples(data_dir, "test")
-
     def _not_prepared(self, data_dir):
         return MissingDataError(
             f"TFDS dataset {self.tfds_name!r} is not prepared in {data_dir}: run "

@@ -9,15 +9,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints import (VOCAB_NAME, CheckpointError,
-                                 detect_format, load_weights_into, read_pretrained_config,
-                                 save_google_checkpoint)
-from bert_tf.checkpoints.pretrained import model_folder
+from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
 from bert_tf.data.features import (cached_tfrecord, classifier_dataset, examples_to_features,
                                    file_digest, fingerprint)
 from bert_tf.data.processors import get_processor
-from bert_tf.modeling import BertClassifier, BertConfig
+from bert_tf.modeling import BertClassifier
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
+from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.metrics import (classification_metrics, confusion_matrix,
                                       regression_metrics, softmax)
 from bert_tf.training.optimization import create_optimizer
@@ -25,35 +23,6 @@ from bert_tf.training.results import write_eval_results, write_test_results
 from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
 from bert_tf.training.summaries import SummaryLogger
 from bert_tf.training.trainer import LoopConfig, Trainer
-
-
-class UsageError(ValueError):
-    """A flag combination that cannot run; the message names the flag."""
-
-
-def _resolve_model_files(p):
-    """(BertConfig, vocab_file) from --bert_config_file/--vocab_file or the init checkpoint's folder."""
-    init = getattr(p, "init_checkpoint", None)
-    if init:
-        try:
-            detect_format(init)
-        except CheckpointError as e:
-            raise UsageError(f"--init_checkpoint: {e}") from None
-    if getattr(p, "bert_config_file", None):
-        config = BertConfig.from_json_file(p.bert_config_file)
-    elif init:
-        config = read_pretrained_config(init)
-    else:
-        raise UsageError("--bert_config_file is required (or an --init_checkpoint folder holding one)")
-    vocab = getattr(p, "vocab_file", None) or (
-        os.path.join(model_folder(init), VOCAB_NAME) if init else None)
-    if not vocab or not os.path.exists(vocab):
-        raise UsageError(f"--vocab_file: {vocab or '(not set)'} does not exist")
-    if p.max_seq_length > config.max_position_embeddings:
-        raise UsageError(
-            f"--max_seq_length={p.max_seq_length} is longer than the model's "
-            f"max_position_embeddings={config.max_position_embeddings}")
-    return config, vocab
 
 
 def _processor(p):
@@ -170,7 +139,7 @@ def run_classifier(p) -> dict:
     strategy = runtime.strategy
     print(f"Distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
           f"replica(s)", flush=True)
-    config, vocab = _resolve_model_files(p)
+    config, vocab = resolve_model_files(p)
     try:
         validate_case_matches_checkpoint(p.do_lower_case, getattr(p, "init_checkpoint", None))
     except ValueError as e:

@@ -28,16 +28,14 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints import (VOCAB_NAME, CheckpointError, detect_format, load_weights_into,
-                                 read_pretrained_config, save_google_checkpoint)
-from bert_tf.checkpoints.pretrained import check_vocab_size, model_folder
+from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
 from bert_tf.data.pretraining_dataset import (pretraining_dataset, resolve_record_files,
                                               validate_record_file)
 from bert_tf.data.pretraining_instances import PretrainingDataError
 from bert_tf.data.pretraining_masking import special_ids_from_vocab
-from bert_tf.modeling import BertConfig
 from bert_tf.modeling.pretrainer import BertPretrainer
-from bert_tf.training.fine_tune import UsageError, vars_of
+from bert_tf.training.fine_tune import vars_of
+from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.results import write_eval_results
 from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
@@ -138,40 +136,11 @@ def evaluate_pretraining(model, dataset, max_steps=None, strategy=None) -> dict:
 
 
 def resolve_pretraining_files(p):
-    """(BertConfig, vocab_file or None) from the flags (config/vocab default: the init folder)."""
-    init = getattr(p, "init_checkpoint", None)
-    if init:
-        try:
-            detect_format(init)
-        except CheckpointError as e:
-            raise UsageError(f"--init_checkpoint: {e}") from None
-    config_file = getattr(p, "bert_config_file", None)
-    if config_file:
-        if not os.path.exists(config_file):
-            raise UsageError(f"--bert_config_file: {config_file} does not exist")
-        config = BertConfig.from_json_file(config_file)
-    elif init:
-        config = read_pretrained_config(init)
-    else:
-        raise UsageError("--bert_config_file is required (or an --init_checkpoint folder holding one)")
-    vocab = getattr(p, "vocab_file", None)
-    if vocab:
-        if not os.path.exists(vocab):
-            raise UsageError(f"--vocab_file: {vocab} does not exist")
-    else:
-        # Beside the checkpoint, else beside the config: what the output folder will carry.
-        candidates = [os.path.join(model_folder(init), VOCAB_NAME)] if init else []
-        if config_file:
-            candidates.append(os.path.join(os.path.dirname(os.path.abspath(config_file)), VOCAB_NAME))
-        vocab = next((c for c in candidates if os.path.exists(c)), None)
-    if vocab:
-        check_vocab_size(vocab, config)
+    """(BertConfig, vocab_file or None); dynamic masking needs the vocab's special ids."""
+    config, vocab = resolve_model_files(p, vocab_required=False)
     if getattr(p, "dynamic_masking", False) and not vocab:
         raise UsageError("--dynamic_masking needs --vocab_file (no vocab.txt beside "
                          "--init_checkpoint or --bert_config_file)")
-    if p.max_seq_length > config.max_position_embeddings:
-        raise UsageError(f"--max_seq_length={p.max_seq_length} is longer than the model's "
-                         f"max_position_embeddings={config.max_position_embeddings}")
     return config, vocab
 
 
