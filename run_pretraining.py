@@ -51,6 +51,9 @@ common_flags.define_runtime_flags()
 flags.DEFINE_string("vocab_file", None, "vocab.txt of the model (default: beside --init_checkpoint "
                     "or --bert_config_file); copied into pretrained_model/ and used by "
                     "--dynamic_masking.")
+flags.DEFINE_string("eval_input_file", None, "TF example files to evaluate on (glob or comma "
+                    "separated; default: --input_file, as the original, which evaluates on its "
+                    "training data).")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions each time a sequence is "
                   "read (RoBERTa-style) instead of the masks stored in the records.")
 flags.DEFINE_bool("no_nsp", False, "Train on the masked-LM loss only (next-sentence loss weight 0).")

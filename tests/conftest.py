@@ -16,8 +16,8 @@ import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
-from support.builders import (ORIGINAL_TEST_VOCAB, google_names_and_shapes,  # noqa: E402
-                              write_tf1_checkpoint, write_vocab)
+from support.builders import (ORIGINAL_TEST_VOCAB, TINY_CONFIG,  # noqa: E402
+                              google_names_and_shapes, write_tf1_checkpoint, write_vocab)
 
 
 @pytest.fixture(scope="session")
@@ -25,19 +25,6 @@ def original_test_vocab_file(tmp_path_factory):
     return write_vocab(tmp_path_factory.mktemp("vocab") / "vocab.txt", ORIGINAL_TEST_VOCAB)
 
 
-TINY_CONFIG = dict(
-    vocab_size=99,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    hidden_act="gelu",
-    hidden_dropout_prob=0.1,
-    attention_probs_dropout_prob=0.1,
-    max_position_embeddings=64,
-    type_vocab_size=2,
-    initializer_range=0.02,
-)
 
 
 @pytest.fixture

@@ -140,11 +140,13 @@ def model_tensors(model) -> Dict[str, np.ndarray]:
 
 
 def save_google_folder(folder: str, tensors: Mapping[str, np.ndarray], config: BertConfig,
-                       vocab_file: Optional[str] = None) -> str:
+                       vocab_file: Optional[str] = None,
+                       extra_files: Optional[Mapping[str, str]] = None) -> str:
     """Writes a Google model folder atomically; returns the checkpoint prefix.
 
     Everything is written into a temp folder beside `folder` and moved in file by file with
     the `.index` last, so a crash never leaves a checkpoint that looks whole but is not.
+    `extra_files` ({file name: text}) are staged and moved in with the rest.
     """
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
@@ -154,6 +156,9 @@ def save_google_folder(folder: str, tensors: Mapping[str, np.ndarray], config: B
         config.to_json_file(os.path.join(staging, CONFIG_NAME))
         if vocab_file:
             shutil.copyfile(vocab_file, os.path.join(staging, VOCAB_NAME))
+        for name, text in (extra_files or {}).items():
+            with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
+                f.write(text)
         final_index = os.path.join(folder, CKPT_NAME + ".index")
         if os.path.exists(final_index):
             os.remove(final_index)  # The old checkpoint stops looking whole before data changes.
@@ -165,7 +170,8 @@ def save_google_folder(folder: str, tensors: Mapping[str, np.ndarray], config: B
     return os.path.join(folder, CKPT_NAME)
 
 
-def save_google_checkpoint(model, path: str, vocab_file: Optional[str] = None) -> str:
+def save_google_checkpoint(model, path: str, vocab_file: Optional[str] = None,
+                           extra_files: Optional[Mapping[str, str]] = None) -> str:
     """Writes `model` as a Google folder: `bert_model.ckpt.*`, `bert_config.json`, `vocab.txt`.
 
     `path` is the folder (a path ending in `bert_model.ckpt` is taken as its prefix). The
@@ -174,4 +180,4 @@ def save_google_checkpoint(model, path: str, vocab_file: Optional[str] = None) -
     """
     path = os.fspath(path)
     folder = os.path.dirname(path) if os.path.basename(path) == CKPT_NAME else path
-    return save_google_folder(folder, model_tensors(model), model.config, vocab_file)
+    return save_google_folder(folder, model_tensors(model), model.config, vocab_file, extra_files)

@@ -10,13 +10,14 @@ from bert_tf.checkpoints.google import (CONFIG_NAME, VOCAB_NAME, GoogleCheckpoin
                                         assign_weights, resolve_checkpoint_prefix)
 from bert_tf.checkpoints.hf import (HF_CONFIG_NAME, PICKLE_NAMES, SAFETENSORS_NAME, DictReader,
                                     raise_pickle_refusal, read_hf_config, read_hf_weights)
+from bert_tf.checkpoints.tfhub import is_tfhub_folder, read_tfhub_encoder, tfhub_vocab_file
 from bert_tf.modeling import BertConfig, BertEncoder
 
-FORMATS = ("google", "hf_safetensors")
+FORMATS = ("google", "hf_safetensors", "tfhub")
 
 
 def detect_format(path: str) -> str:
-    """Returns "google" or "hf_safetensors" for `path`, or raises a `CheckpointError` saying why."""
+    """Returns "google", "hf_safetensors" or "tfhub" for `path`, or raises a `CheckpointError`."""
     path = os.fspath(path)
     if os.path.isfile(path) and os.path.basename(path) in PICKLE_NAMES[:1]:
         raise_pickle_refusal(path)
@@ -28,9 +29,8 @@ def detect_format(path: str) -> str:
                 return "hf_safetensors"
             if os.path.exists(os.path.join(path, PICKLE_NAMES[0])):
                 raise_pickle_refusal(os.path.join(path, PICKLE_NAMES[0]))
-        if os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise CheckpointError(f"{path}: a SavedModel (TF Hub format) is not yet readable by "
-                                  f"bert_tf; use the Google or HF safetensors folder of the model")
+        if is_tfhub_folder(path):
+            return "tfhub"
     else:
         try:
             resolve_checkpoint_prefix(path)
@@ -39,8 +39,8 @@ def detect_format(path: str) -> str:
             pass
     raise CheckpointError(
         f"{path}: not a recognised BERT model; expected a Google folder (bert_config.json + "
-        f"bert_model.ckpt.*), a bert_model.ckpt prefix, or an HF folder (config.json + "
-        f"model.safetensors)")
+        f"bert_model.ckpt.*), a bert_model.ckpt prefix, an HF folder (config.json + "
+        f"model.safetensors) or a TF Hub encoder SavedModel folder")
 
 
 def count_vocab_lines(vocab_file: str) -> int:
@@ -61,12 +61,23 @@ def model_folder(path: str) -> str:
     return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
+def vocab_file_of(path: str) -> Optional[str]:
+    """The vocab.txt that belongs to the model at `path` (None when it has none)."""
+    folder = model_folder(os.fspath(path))
+    if is_tfhub_folder(folder):
+        return tfhub_vocab_file(folder)
+    candidate = os.path.join(folder, VOCAB_NAME)
+    return candidate if os.path.exists(candidate) else None
+
+
 def read_pretrained_config(path: str) -> BertConfig:
     """The BertConfig stored beside the weights at `path` (Google or HF layout)."""
     fmt = detect_format(path)
     folder = model_folder(os.fspath(path))
     if fmt == "google":
         return BertConfig.from_json_file(os.path.join(folder, CONFIG_NAME))
+    if fmt == "tfhub":
+        return read_tfhub_encoder(folder)[0]
     return read_hf_config(folder)
 
 
@@ -80,9 +91,11 @@ def load_weights_into(model, path: str, required_prefixes=("bert/",)):
     folder = model_folder(path)
     if fmt == "google":
         reader = GoogleCheckpointReader(path)
+    elif fmt == "tfhub":
+        reader = DictReader(read_tfhub_encoder(folder)[1], folder, fmt)
     else:
         reader = DictReader(read_hf_weights(folder), os.path.join(folder, SAFETENSORS_NAME), fmt)
-    check_vocab_size(os.path.join(folder, VOCAB_NAME), model.config)
+    check_vocab_size(vocab_file_of(path), model.config)
     model.ensure_built()
     report = assign_weights(model, reader, required_prefixes)
     logging.debug("%s", report.summary())
@@ -109,6 +122,5 @@ def load_pretrained(path: str, model_class=BertEncoder, config: Optional[BertCon
         config = read_pretrained_config(path)
     model = model_class(config, **model_kwargs)
     model.load_report = load_weights_into(model, path, required_prefixes)
-    vocab_file = os.path.join(model_folder(path), VOCAB_NAME)
-    model.vocab_file = vocab_file if os.path.exists(vocab_file) else None
+    model.vocab_file = vocab_file_of(path)
     return model

@@ -52,8 +52,12 @@ def feature_spec(max_seq_length: int,
             for name, dtype, _ in FEATURES}
 
 
-def resolve_record_files(input_patterns: Union[str, Sequence[str]]) -> List[str]:
-    """Comma-separated globs (or a list of them) -> files, sorted within each glob."""
+def resolve_record_files(input_patterns: Union[str, Sequence[str]],
+                         flag: str = "input_file") -> List[str]:
+    """Comma-separated globs (or a list of them) -> files, sorted within each glob.
+
+    `flag` names the flag in error messages.
+    """
     if isinstance(input_patterns, str):
         input_patterns = input_patterns.split(",")
     files = []
@@ -62,10 +66,10 @@ def resolve_record_files(input_patterns: Union[str, Sequence[str]]) -> List[str]
             continue
         matches = sorted(tf.io.gfile.glob(pattern))
         if not matches:
-            raise PretrainingDataError(f"--input_file: {pattern!r} matches no file")
+            raise PretrainingDataError(f"--{flag}: {pattern!r} matches no file")
         files.extend(matches)
     if not files:
-        raise PretrainingDataError("--input_file: no TFRecord file given")
+        raise PretrainingDataError(f"--{flag}: no TFRecord file given")
     return files
 
 

@@ -37,7 +37,9 @@ def pack_segments(segments, seq_length, cls_id, sep_id):
 
     Args:
         segments: list of 1 or 2 RaggedTensors of token ids, same batch size.
-        seq_length: output length (>= 3 with two segments, >= 2 with one).
+        seq_length: output length (>= 3 with two segments, >= 2 with one): a Python int, or
+            a scalar int tensor (as an exported `bert_pack_inputs` receives it; its outputs
+            then have a dynamic length).
         cls_id, sep_id: ids of `[CLS]` and `[SEP]`.
 
     Returns:
@@ -46,8 +48,11 @@ def pack_segments(segments, seq_length, cls_id, sep_id):
     """
     if len(segments) not in (1, 2):
         raise ValueError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
-    if seq_length < len(segments) + 1:
+    static = not tf.is_tensor(seq_length)
+    if static and seq_length < len(segments) + 1:
         raise ValueError(f"seq_length={seq_length} leaves no room for the special tokens")
+    if not static:
+        seq_length = tf.cast(seq_length, tf.int64)  # the length arithmetic below is int64
     a = tf.cast(segments[0], tf.int32)
     len_a = a.row_lengths()  # int64 [batch]
     if len(segments) == 2:
@@ -68,11 +73,11 @@ def pack_segments(segments, seq_length, cls_id, sep_id):
     position = tf.range(seq_length, dtype=tf.int64)[tf.newaxis, :]  # [1, seq_length]
     keep_a, keep_b = keep_a[:, tf.newaxis], keep_b[:, tf.newaxis]  # [batch, 1]
     total, has_b = total[:, tf.newaxis], has_b[:, tf.newaxis]
-    a_dense = a.to_tensor(0, shape=[None, seq_length - 1])
+    a_dense = a.to_tensor(0, shape=_dense_shape(a, seq_length - 1, static))
     a_dense = tf.pad(a_dense, [[0, 0], [1, 0]])  # a token i sits at position i + 1
     word_ids = tf.where((position >= 1) & (position <= keep_a), a_dense, 0)
     if len(segments) == 2:
-        b_dense = b.to_tensor(0, shape=[None, seq_length])
+        b_dense = b.to_tensor(0, shape=_dense_shape(b, seq_length, static))
         b_index = tf.clip_by_value(position - keep_a - 2, 0, seq_length - 1)  # [batch, seq]
         in_b = (position >= keep_a + 2) & (position < keep_a + 2 + keep_b)
         word_ids = tf.where(in_b, tf.gather(b_dense, b_index, batch_dims=1), word_ids)
@@ -81,8 +86,14 @@ def pack_segments(segments, seq_length, cls_id, sep_id):
     word_ids = tf.where(is_sep, sep_id, word_ids)
     mask = position < total
     type_ids = mask & (position >= keep_a + 2)
+    shape = [None, seq_length if static else None]
     return {
-        "input_word_ids": tf.ensure_shape(word_ids, [None, seq_length]),
-        "input_mask": tf.ensure_shape(tf.cast(mask, tf.int32), [None, seq_length]),
-        "input_type_ids": tf.ensure_shape(tf.cast(type_ids, tf.int32), [None, seq_length]),
+        "input_word_ids": tf.ensure_shape(word_ids, shape),
+        "input_mask": tf.ensure_shape(tf.cast(mask, tf.int32), shape),
+        "input_type_ids": tf.ensure_shape(tf.cast(type_ids, tf.int32), shape),
     }
+
+
+def _dense_shape(ragged, width, static):
+    """`to_tensor`'s shape: [None, width] for a Python int, else a full shape tensor."""
+    return [None, width] if static else tf.stack([ragged.nrows(), width])

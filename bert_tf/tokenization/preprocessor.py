@@ -125,7 +125,10 @@ class BertPreprocessor(keras.layers.Layer):
 
         Truncation follows the original (longer segment first, the second on a tie).
         """
-        seq_length = self.seq_length if seq_length is None else int(seq_length)
+        if seq_length is None:
+            seq_length = self.seq_length
+        elif not tf.is_tensor(seq_length):
+            seq_length = int(seq_length)
         flat = [s.merge_dims(-2, -1) if s.ragged_rank == 2 else s for s in segments]
         return pack_segments(flat, seq_length, self.cls_id, self.sep_id)
 

@@ -10,9 +10,11 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
+from bert_tf.checkpoints.classifier_info import ClassifierInfo
 from bert_tf.data.features import (cached_tfrecord, classifier_dataset, examples_to_features,
                                    file_digest, fingerprint)
 from bert_tf.data.processors import get_processor
+from bert_tf.export import export_model
 from bert_tf.modeling import BertClassifier
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 from bert_tf.training.model_files import UsageError, resolve_model_files
@@ -189,6 +191,12 @@ def run_classifier(p) -> dict:
             getattr(p, "class_weights", "none"), train_examples, label_list)),
         output_dir=p.output_dir, config=loop,
         checkpoint_dir=ckpt_dir)
+    # Saved beside final_model/ (and best/) so that export and serving know what outputs mean.
+    info = ClassifierInfo(
+        labels=None if is_regression else [str(x) for x in label_list], pooling=pooling,
+        do_lower_case=bool(tokenizer.do_lower_case), max_seq_length=p.max_seq_length,
+        num_segments=2 if any(e.text_b is not None for e in train_examples) else 1,
+        task_name=str(p.task_name or "").lower())
     logger = SummaryLogger(work_dir) if runtime.chief else None
     if logger:
         logger.hparams({k2: v for k2, v in vars_of(p).items() if v is not None})
@@ -202,7 +210,7 @@ def run_classifier(p) -> dict:
     elif p.do_train:
         print("No --init_checkpoint: training from random initialisation", flush=True)
 
-    eval_path = None
+    eval_path, eval_examples = None, None
     if p.do_eval or getattr(p, "eval_every_steps", 0):
         eval_examples = processor.get_dev_examples(p.data_dir)
         eval_path, _ = _features(work_dir, "eval", eval_examples, label_list, p, tokenizer, vocab,
@@ -234,7 +242,8 @@ def run_classifier(p) -> dict:
             if runtime.chief and (best["score"] is None or score > best["score"]):
                 best["score"] = score
                 best_dir = os.path.join(p.output_dir, "best")
-                save_google_checkpoint(trainer.model, best_dir, vocab_file=vocab)
+                save_google_checkpoint(trainer.model, best_dir, vocab_file=vocab,
+                                       extra_files=info.as_extra_file())
                 write_eval_results(os.path.join(best_dir, "eval_results.txt"), results)
 
         trainer.train(
@@ -245,7 +254,12 @@ def run_classifier(p) -> dict:
         if runtime.chief:
             # The fine-tuned model as a Google folder: what --init_checkpoint and export take.
             save_google_checkpoint(trainer.model, os.path.join(p.output_dir, "final_model"),
-                                   vocab_file=vocab)
+                                   vocab_file=vocab, extra_files=info.as_extra_file())
+            if getattr(p, "export_dir", None):
+                # With eval data, the TFLite models' accuracy is measured on it.
+                export_model(os.path.join(p.output_dir, "final_model"), p.export_dir,
+                             tflite=bool(getattr(p, "export_tflite", False)),
+                             eval_examples=eval_examples or None)
 
     results = {}
     if p.do_eval:

@@ -39,3 +39,8 @@ def define_runtime_flags():
     flags.DEFINE_integer("log_every_steps", 10, "Progress line and TensorBoard interval.")
     flags.DEFINE_integer("seed", 12345, "Random seed (initialisation, dropout, shuffling).")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (reproducible runs; slower).")
+    flags.DEFINE_string("export_dir", None, "After training, export the model here as TF Hub "
+                        "SavedModels (encoder/, preprocessor/, and classifier/ for "
+                        "run_classifier); see `python -m bert_tf.export`.")
+    flags.DEFINE_bool("export_tflite", False, "With --export_dir (run_classifier): also write "
+                      "classifier.tflite and classifier_int8.tflite.")

@@ -4,7 +4,7 @@ folder of --init_checkpoint. Shared by run_classifier and run_pretraining."""
 import os
 
 from bert_tf.checkpoints import VOCAB_NAME, CheckpointError, detect_format, read_pretrained_config
-from bert_tf.checkpoints.pretrained import check_vocab_size, model_folder
+from bert_tf.checkpoints.pretrained import check_vocab_size, vocab_file_of
 from bert_tf.modeling import BertConfig
 
 
@@ -39,7 +39,7 @@ def resolve_model_files(p, vocab_required: bool = True):
         if not os.path.exists(vocab):
             raise UsageError(f"--vocab_file: {vocab} does not exist")
     else:
-        candidates = [os.path.join(model_folder(init), VOCAB_NAME)] if init else []
+        candidates = [c for c in [vocab_file_of(init) if init else None] if c]
         if config_file:
             candidates.append(os.path.join(os.path.dirname(os.path.abspath(config_file)), VOCAB_NAME))
         vocab = next((c for c in candidates if os.path.exists(c)), None)

@@ -33,6 +33,7 @@ from bert_tf.data.pretraining_dataset import (pretraining_dataset, resolve_recor
                                               validate_record_file)
 from bert_tf.data.pretraining_instances import PretrainingDataError
 from bert_tf.data.pretraining_masking import special_ids_from_vocab
+from bert_tf.export import export_model
 from bert_tf.modeling.pretrainer import BertPretrainer
 from bert_tf.training.fine_tune import vars_of
 from bert_tf.training.model_files import UsageError, resolve_model_files
@@ -144,13 +145,21 @@ def resolve_pretraining_files(p):
     return config, vocab
 
 
+def _eval_input_file(p):
+    """--eval_input_file, or --input_file as in the original (which evaluates on its training data)."""
+    return getattr(p, "eval_input_file", None) or p.input_file
+
+
 def _check_records(p):
     """Validates every input file before anything is written (errors name file and flag)."""
-    files = resolve_record_files(p.input_file)
-    if not any([validate_record_file(f, p.max_seq_length, p.max_predictions_per_seq)
-                for f in files]):
-        raise PretrainingDataError(f"--input_file: no records in {', '.join(files)}")
-    return files
+    flags = [("input_file", p.input_file)]
+    if p.do_eval and getattr(p, "eval_input_file", None):
+        flags.append(("eval_input_file", p.eval_input_file))
+    for flag, pattern in flags:
+        files = resolve_record_files(pattern, flag=flag)
+        if not any([validate_record_file(f, p.max_seq_length, p.max_predictions_per_seq)
+                    for f in files]):
+            raise PretrainingDataError(f"--{flag}: no records in {', '.join(files)}")
 
 
 def _masking_kwargs(p, vocab):
@@ -241,7 +250,7 @@ def run_pretraining(p, log=None) -> dict:
 
     def dataset(batch_size, is_training, ctx=None):
         return pretraining_dataset(
-            p.input_file, p.max_seq_length, p.max_predictions_per_seq, batch_size,
+            p.input_file if is_training else _eval_input_file(p), p.max_seq_length, p.max_predictions_per_seq, batch_size,
             is_training=is_training, seed=getattr(p, "seed", 12345), input_context=ctx,
             no_nsp=getattr(p, "no_nsp", False), **masking)
 
@@ -257,6 +266,8 @@ def run_pretraining(p, log=None) -> dict:
             folder = os.path.join(p.output_dir, PRETRAINED_MODEL_DIR)
             save_google_checkpoint(trainer.model, folder, vocab_file=vocab)
             log(f"wrote {folder} (Google format, with cls/* heads)")
+            if getattr(p, "export_dir", None):
+                export_model(folder, p.export_dir, log=log)
 
     results = {}
     if p.do_eval:

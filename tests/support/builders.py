@@ -3,6 +3,21 @@ of bert_tf (the way google-research/bert wrote them). Fixtures in tests/conftest
 
 import pathlib
 
+# A tiny Google-style bert_config.json (random-weight tests).
+TINY_CONFIG = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    hidden_act="gelu",
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    max_position_embeddings=64,
+    type_vocab_size=2,
+    initializer_range=0.02,
+)
+
 # The vocab of the original tokenization_test.py, plus the specials every model needs.
 ORIGINAL_TEST_VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",

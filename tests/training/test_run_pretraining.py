@@ -2,12 +2,13 @@
 format, heads fresh) on the drug-review corpus, its output files, resume, fill-mask on the result,
 and one-line errors for bad records.
 
-The MiniLM run is one subprocess shared by the module (~1 CPU-minute; 100-170 s of wall time
-on 2 busy shared cores): seq 32, batch 8, 60 steps. That is enough for the fresh heads to learn
-the token frequencies (accuracy 0 -> ~3.7%, the share of the most frequent masked token),
-not context: the test checks the loss and accuracy against the start, nothing more. The
-"before" figures come from evaluating the converted model in this process on the same eval
-batches (heads random, as the run starts).
+The MiniLM run is one subprocess shared by the module (about 4 CPU-minutes): seq 32, batch 8,
+200 steps of bias-corrected AdamW at 5e-4, trained on the 600 training reviews and evaluated on
+records made from the 379 held-out test reviews (--eval_input_file). Measured here: held-out
+masked-LM accuracy 0 -> 0.154 and loss 11.0 -> 5.7, where always predicting the most frequent
+masked token scores 0.048; at 3x that, the model uses context, not only token frequencies.
+The "before" figures come from evaluating the converted model in this process on the same
+eval batches (heads random, as the run starts).
 """
 
 import shutil
@@ -22,7 +23,7 @@ import pytest
 from training.conftest import REPO_ROOT, SCRIPT_TIMEOUT_S, ScriptRun, script_env
 
 SCRIPT = REPO_ROOT / "run_pretraining.py"
-SEQ, PRED, BATCH, STEPS, EVAL_BATCH, EVAL_STEPS = 32, 5, 8, 60, 64, 5
+SEQ, PRED, BATCH, STEPS, EVAL_BATCH, EVAL_STEPS = 32, 5, 8, 200, 64, 5
 EVAL_KEYS = ["global_step", "loss", "masked_lm_accuracy", "masked_lm_loss",
              "next_sentence_accuracy", "next_sentence_loss"]
 
@@ -40,8 +41,9 @@ def pretraining_args(model_dir, records, output_dir, **overrides):
     flags = dict(input_file=records, output_dir=output_dir,
                  init_checkpoint=f"{model_dir}/bert_model.ckpt", do_train="true", do_eval="true",
                  max_seq_length=SEQ, max_predictions_per_seq=PRED, train_batch_size=BATCH,
-                 eval_batch_size=EVAL_BATCH, learning_rate=3e-4, num_train_steps=STEPS,
-                 num_warmup_steps=10, save_checkpoints_steps=30, max_eval_steps=EVAL_STEPS)
+                 eval_batch_size=EVAL_BATCH, learning_rate=5e-4, num_train_steps=STEPS,
+                 num_warmup_steps=20, save_checkpoints_steps=100, max_eval_steps=EVAL_STEPS,
+                 optimizer="adamw")
     flags.update(overrides)
     return [f"--{k}={v}" for k, v in flags.items() if v is not None]
 
@@ -69,13 +71,38 @@ def minilm_run(tmp_path_factory, minilm_dir, drugreview_zip):
     model_dir = root / "minilm_google"
     convert_hf_to_google(str(minilm_dir), str(model_dir))
     drugreview_corpus(str(root / "corpus.txt"), zip_path=str(drugreview_zip))
+    drugreview_corpus(str(root / "heldout.txt"), splits=("test",), zip_path=str(drugreview_zip))
     records = make_records(root / "corpus.txt", model_dir / "vocab.txt", root / "train.tfrecord")
+    heldout = make_records(root / "heldout.txt", model_dir / "vocab.txt", root / "eval.tfrecord")
     before = evaluate_pretraining(
         BertPretrainer.from_pretrained(str(model_dir)),
-        pretraining_dataset(records, SEQ, PRED, EVAL_BATCH, is_training=False), EVAL_STEPS)
-    run = run_pretraining_script(pretraining_args(model_dir, records, root / "out"))
+        pretraining_dataset(heldout, SEQ, PRED, EVAL_BATCH, is_training=False), EVAL_STEPS)
+    # About 2 minutes on 2 idle cores; the limit leaves room for a busy machine.
+    run = run_pretraining_script(pretraining_args(model_dir, records, root / "out",
+                                                  eval_input_file=heldout), timeout=900)
     assert run.returncode == 0, run.describe()
-    return types.SimpleNamespace(model_dir=model_dir, records=records, before=before, run=run)
+    return types.SimpleNamespace(model_dir=model_dir, records=records, heldout=heldout,
+                                 before=before, run=run)
+
+
+def most_frequent_token_accuracy(train_records, eval_records):
+    """Held-out accuracy of always predicting the training set's most frequent masked token."""
+    from bert_tf.data.pretraining_dataset import pretraining_dataset
+
+    def masked(records, batches=None):
+        ds = pretraining_dataset(records, SEQ, PRED, EVAL_BATCH, is_training=False)
+        ids, weights = [], []
+        for i, (_, labels, _) in enumerate(ds):
+            if batches is not None and i >= batches:
+                break
+            ids.append(labels["masked_lm_ids"].numpy().ravel())
+            weights.append(labels["masked_lm_weights"].numpy().ravel())
+        return np.concatenate(ids), np.concatenate(weights)
+
+    ids, weights = masked(train_records)
+    top = np.bincount(ids[weights > 0]).argmax()
+    ids, weights = masked(eval_records, EVAL_STEPS)  # the batches the run evaluates on
+    return float(np.sum((ids == top) * weights) / np.sum(weights))
 
 
 def _train_losses(stdout):
@@ -87,10 +114,13 @@ def test_continued_pretraining_learns_the_masked_lm(minilm_run):
     after = minilm_run.run.eval_results()
     before = minilm_run.before
     print(f"before: {before}\nafter: {after}\nrun: {minilm_run.run.seconds:.0f} s")
-    # Random heads predict ~nothing; trained ones get the frequent words right.
+    baseline = most_frequent_token_accuracy(minilm_run.records, minilm_run.heldout)
+    print(f"most-frequent-token accuracy on the held-out batches: {baseline:.3f}")
+    # Random heads predict ~nothing. Trained ones must beat token frequencies clearly on text
+    # they never saw: that takes context.
     assert before["masked_lm_accuracy"] < 0.02
-    assert after["masked_lm_accuracy"] > before["masked_lm_accuracy"] + 0.02
-    assert after["masked_lm_loss"] < before["masked_lm_loss"] - 2.0
+    assert after["masked_lm_accuracy"] > max(2 * baseline, before["masked_lm_accuracy"] + 0.05)
+    assert after["masked_lm_loss"] < before["masked_lm_loss"] - 3.0
     losses = _train_losses(minilm_run.run.stdout)
     assert len(losses) == STEPS // 10 and losses[-1] < losses[0] - 0.5, losses
 
@@ -212,13 +242,18 @@ def test_lamb_dynamic_masking_and_no_nsp_run(tiny_pretraining, tmp_path):
         do_train=True, do_eval=True, train_batch_size=4, eval_batch_size=4, learning_rate=1e-3,
         num_train_steps=4, num_warmup_steps=1, max_eval_steps=2, iterations_per_loop=1000,
         save_checkpoints_steps=1000, optimizer="lamb", dynamic_masking=True, no_nsp=True,
-        log_every_steps=2, seed=1)
+        log_every_steps=2, seed=1, export_dir=str(tmp_path / "export"))
     lines = []
     results = run_pretraining(p, log=lines.append)
     assert results["global_step"] == 4
     assert (tmp_path / "out" / "eval_results.txt").exists()
     assert BertPretrainer.from_pretrained(str(tmp_path / "out" / "pretrained_model")
                                           ).load_report.missing == []
+    # --export_dir: the TF Hub encoder, with the trained MLM head as `.mlm`.
+    import tensorflow as tf
+
+    encoder = tf.saved_model.load(str(tmp_path / "export" / "encoder"))
+    assert hasattr(encoder, "mlm") and (tmp_path / "export" / "preprocessor").is_dir()
 
 
 def _classifier_record(path):
@@ -235,21 +270,27 @@ def _classifier_record(path):
     return str(path)
 
 
-@pytest.mark.parametrize("case", ["wrong_features", "wrong_max_seq_length", "empty_glob"])
+@pytest.mark.parametrize("case", ["wrong_features", "wrong_max_seq_length", "empty_glob",
+                                  "eval_empty_glob"])
 def test_bad_records_give_one_error_line_and_write_nothing(case, tiny_pretraining, tmp_path):
     folder, records = tiny_pretraining
+    nothing = str(tmp_path / "nothing" / "*.tfrecord")
     inputs = {"wrong_features": _classifier_record(tmp_path / "classifier.tf_record"),
-              "wrong_max_seq_length": records,
-              "empty_glob": str(tmp_path / "nothing" / "*.tfrecord")}[case]
+              "wrong_max_seq_length": records, "empty_glob": nothing,
+              "eval_empty_glob": records}[case]
     expected = {"wrong_features": "records lack the feature 'masked_lm_positions'",
                 "wrong_max_seq_length": "expected --max_seq_length=32",
-                "empty_glob": "matches no file"}[case]
+                "empty_glob": "--input_file: ",
+                "eval_empty_glob": "--eval_input_file: "}[case]
     output_dir = tmp_path / "out"
+    extra = dict(max_seq_length=16, eval_input_file=nothing) if case == "eval_empty_glob" else {}
     run = run_pretraining_script(pretraining_args(folder, inputs, output_dir,
-                                                  max_predictions_per_seq=3))
+                                                  max_predictions_per_seq=3, **extra))
     assert run.returncode != 0
     lines = run.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and expected in lines[-1], run.describe()
+    if case.endswith("empty_glob"):
+        assert "matches no file" in lines[-1]
     assert "Traceback" not in run.stderr
     assert not output_dir.exists()
 

@@ -1,0 +1,48 @@
+"""python -m bert_tf.export --model PATH --output DIR [--tflite] [--task_name T --data_dir D]
+
+PATH: a Google / HF safetensors / TF Hub model folder, or a run_classifier / run_pretraining
+output_dir. With --task_name and --data_dir, the TFLite accuracy is measured on that task's dev
+examples (e.g. --task_name=tsv --data_dir=data/drugreview for the demo).
+"""
+
+import argparse
+import sys
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bert_tf.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model folder or run output_dir")
+    parser.add_argument("--output", required=True, help="export folder")
+    parser.add_argument("--tflite", action="store_true",
+                        help="also write classifier.tflite and classifier_int8.tflite")
+    parser.add_argument("--seq_length", type=int, default=None,
+                        help="preprocessor's packed length (default: the classifier's)")
+    case = parser.add_mutually_exclusive_group()
+    case.add_argument("--do_lower_case", dest="do_lower_case", action="store_true", default=None)
+    case.add_argument("--nodo_lower_case", dest="do_lower_case", action="store_false")
+    parser.add_argument("--task_name", default=None,
+                        help="processor whose dev examples measure TFLite accuracy")
+    parser.add_argument("--data_dir", default=None, help="data folder for --task_name")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if bool(args.task_name) != bool(args.data_dir):
+        sys.exit("error: --task_name and --data_dir go together")
+    from bert_tf.errors import USER_ERRORS
+    from bert_tf.export.api import ExportError, export_model
+    try:
+        examples = None
+        if args.task_name:
+            from bert_tf.data.processors import get_processor
+            examples = get_processor(args.task_name).get_dev_examples(args.data_dir)
+        export_model(args.model, args.output, tflite=args.tflite, do_lower_case=args.do_lower_case,
+                     seq_length=args.seq_length, eval_examples=examples)
+    except (ExportError, *USER_ERRORS) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

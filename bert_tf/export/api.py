@@ -1,0 +1,208 @@
+"""`export_model`: everything a trained model deploys as, from one path.
+
+PATH may be anything `from_pretrained` reads (Google folder, HF safetensors folder, TF Hub
+encoder SavedModel) or a run_classifier / run_pretraining `--output_dir` (its `final_model/`
+or `pretrained_model/` is used). Writes into OUTPUT:
+  encoder/        TF Hub encoder SavedModel (with `.mlm` when the model has its MLM head)
+  preprocessor/   TF Hub preprocessor SavedModel (strings -> encoder inputs)
+  classifier/     raw-string classifier SavedModel (only for a fine-tuned classifier)
+  classifier.tflite, classifier_int8.tflite   (with tflite=True, classifiers only)
+  export_report.json   sizes, and the TFLite agreement / accuracy figures
+Each part is written into a staging folder inside OUTPUT and moved into place when complete,
+so an interrupted export never leaves a part that looks whole but is not.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Optional
+
+import numpy as np
+
+from bert_tf.checkpoints import CheckpointError, load_pretrained
+from bert_tf.checkpoints.classifier_info import ClassifierInfo, read_classifier_info
+from bert_tf.checkpoints.pretrained import model_folder, vocab_file_of
+from bert_tf.modeling import BertClassifier, BertPretrainer
+from bert_tf.modeling.config import write_text_atomic
+from bert_tf.tokenization import FullTokenizer, convert_single_example, infer_do_lower_case
+
+RUN_SUBFOLDERS = ("final_model", "pretrained_model")
+# Used to check the TFLite models against the SavedModel when no eval data is given.
+PROBE_SENTENCES = [
+    "The medicine worked well and I had no side effects at all.",
+    "Terrible headaches every day; I stopped after a week.",
+    "It is okay, nothing special, but it helps me sleep.",
+    "I was skeptical at first, but three months later my skin is clear!",
+]
+
+
+class ExportError(ValueError):
+    """A model path or option export cannot use; the message names it."""
+
+
+def resolve_model_path(path: str) -> str:
+    """A run's output_dir -> its final_model/ (or pretrained_model/); other paths unchanged."""
+    path = os.fspath(path)
+    if not os.path.exists(path) and not os.path.exists(path + ".index"):
+        raise ExportError(f"--model: {path} does not exist")
+    for name in RUN_SUBFOLDERS:
+        candidate = os.path.join(path, name)
+        if os.path.isdir(candidate) and not os.path.exists(os.path.join(path, "bert_config.json")):
+            return candidate
+    return path
+
+
+def _load(path: str):
+    """(model, ClassifierInfo or None): a classifier, a pretrainer with MLM head, or an encoder."""
+    info = read_classifier_info(model_folder(path))
+    if info is not None:
+        model = load_pretrained(path, BertClassifier, num_labels=info.num_labels,
+                                pooling=info.pooling, required_prefixes=("bert/", "output_"))
+        return model, info
+    model = load_pretrained(path, BertPretrainer)
+    if any(n.startswith("cls/predictions/") for n in model.load_report.missing):
+        return model.encoder, None  # no trained MLM head: export the encoder alone
+    return model, None
+
+
+def _features(examples, info: ClassifierInfo, tokenizer):
+    label_map = None if info.labels is None else {label: i for i, label in enumerate(info.labels)}
+    rows = [convert_single_example(e, label_map, info.max_seq_length, tokenizer) for e in examples]
+    return ({"input_word_ids": np.array([r.input_ids for r in rows], np.int32),
+             "input_mask": np.array([r.input_mask for r in rows], np.int32),
+             "input_type_ids": np.array([r.segment_ids for r in rows], np.int32)},
+            np.array([r.label_id for r in rows]))
+
+
+def _keras_probabilities(model, features, batch_size=32):
+    import tensorflow as tf
+    out = []
+    n = len(features["input_word_ids"])
+    for start in range(0, n, batch_size):
+        batch = {k: v[start:start + batch_size] for k, v in features.items()}
+        out.append(tf.nn.softmax(model(batch, training=False), axis=-1).numpy())
+    return np.concatenate(out, axis=0)
+
+
+def _tflite_report(model, info, tokenizer, staging, eval_examples, log):
+    from bert_tf.export.tflite import convert_classifier, run_tflite
+    from bert_tf.tokenization import InputExample
+
+    has_labels = eval_examples is not None
+    examples = eval_examples or [
+        InputExample(f"probe-{i}", s, s if info.num_segments == 2 else None, None)
+        for i, s in enumerate(PROBE_SENTENCES)]
+    features, labels = _features(examples, info, tokenizer)
+    reference = _keras_probabilities(model, features)
+    report = {"examples": len(examples)}
+    if has_labels:
+        report["keras_accuracy"] = float(np.mean(reference.argmax(-1) == labels))
+    for name, quantize in (("classifier.tflite", False), ("classifier_int8.tflite", True)):
+        started = time.time()
+        flat = convert_classifier(model, info.max_seq_length, quantize=quantize)
+        with open(os.path.join(staging, name), "wb") as f:
+            f.write(flat)
+        probs = run_tflite(flat, features)
+        entry = {"bytes": len(flat), "max_abs_diff_vs_keras": float(np.max(np.abs(probs - reference))),
+                 "same_argmax": float(np.mean(probs.argmax(-1) == reference.argmax(-1))),
+                 "seconds": round(time.time() - started, 1)}
+        if has_labels:
+            entry["accuracy"] = float(np.mean(probs.argmax(-1) == labels))
+            entry["accuracy_change"] = entry["accuracy"] - report["keras_accuracy"]
+        report[name] = entry
+        log(f"  {name}: {len(flat) / 2**20:.1f} MiB, max |p - p_keras| = "
+            f"{entry['max_abs_diff_vs_keras']:.2e}"
+            + (f", accuracy {entry['accuracy']:.4f} ({entry['accuracy_change']:+.4f})"
+               if has_labels else ""))
+    return report
+
+
+def _folder_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _move_into_place(staging, output, names):
+    for name in names:
+        src, dst = os.path.join(staging, name), os.path.join(output, name)
+        if not os.path.exists(src):
+            continue
+        if os.path.isdir(dst):
+            shutil.rmtree(dst)
+        elif os.path.exists(dst):
+            os.remove(dst)
+        os.replace(src, dst)
+
+
+def export_model(model_path: str, output_dir: str, tflite: bool = False,
+                 do_lower_case: Optional[bool] = None, seq_length: Optional[int] = None,
+                 eval_examples=None, log=None) -> dict:
+    """Exports the model at `model_path` into `output_dir`; returns the report (also saved).
+
+    Args:
+        model_path: see the module docstring.
+        output_dir: created if needed; parts already there are replaced.
+        tflite: also write the TFLite classifier (float32 and int8) and compare it.
+        do_lower_case: tokenizer casing (default: the classifier's, else inferred from the
+            vocab folder name, else True).
+        seq_length: the preprocessor's default packed length (default: the classifier's
+            max_seq_length, else 128).
+        eval_examples: labelled `InputExample`s on which to report TFLite accuracy.
+    """
+    from bert_tf.export.classifier import save_classifier
+    from bert_tf.export.encoder import save_encoder
+    from bert_tf.export.preprocessor import save_preprocessor
+
+    log = log or (lambda text: print(text, flush=True))
+    path = resolve_model_path(model_path)
+    try:
+        model, info = _load(path)
+    except CheckpointError as e:
+        raise ExportError(f"--model: {e}") from None
+    vocab = vocab_file_of(path)
+    if vocab is None:
+        raise ExportError(f"--model: {path} has no vocab.txt; the preprocessor needs one")
+    if do_lower_case is None:
+        do_lower_case = info.do_lower_case if info else infer_do_lower_case(vocab)
+        do_lower_case = True if do_lower_case is None else do_lower_case
+    if info is not None:
+        info.do_lower_case = bool(do_lower_case)
+    if tflite and info is None:
+        raise ExportError("--tflite: only a fine-tuned classifier (a run_classifier output) "
+                          "has a TFLite export")
+    config = model.config
+    if seq_length and seq_length > config.max_position_embeddings:
+        raise ExportError(f"--seq_length={seq_length} is longer than the model's "
+                          f"max_position_embeddings={config.max_position_embeddings}")
+    seq_length = seq_length or (info.max_seq_length if info else
+                                min(128, config.max_position_embeddings))
+    os.makedirs(output_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=output_dir, prefix=".staging-")
+    report = {"model": os.path.abspath(path), "kind": "classifier" if info else (
+        "pretrainer" if isinstance(model, BertPretrainer) else "encoder")}
+    try:
+        encoder_source = model.encoder if isinstance(model, BertClassifier) else model
+        save_encoder(encoder_source, os.path.join(staging, "encoder"), vocab, do_lower_case)
+        log(f"encoder: {'with .mlm' if isinstance(model, BertPretrainer) else 'no MLM head'}")
+        save_preprocessor(vocab, os.path.join(staging, "preprocessor"), do_lower_case,
+                          seq_length, config.max_position_embeddings)
+        names = ["encoder", "preprocessor"]
+        if info is not None:
+            save_classifier(model, info, os.path.join(staging, "classifier"), vocab)
+            names.append("classifier")
+            if tflite:
+                tokenizer = FullTokenizer(vocab, do_lower_case=do_lower_case)
+                report["tflite"] = _tflite_report(model, info, tokenizer, staging, eval_examples,
+                                                  log)
+                names += ["classifier.tflite", "classifier_int8.tflite"]
+        report["bytes"] = {n: (_folder_bytes(os.path.join(staging, n)) if os.path.isdir(
+            os.path.join(staging, n)) else os.path.getsize(os.path.join(staging, n))) for n in names}
+        _move_into_place(staging, output_dir, names)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_text_atomic(os.path.join(output_dir, "export_report.json"),
+                      json.dumps(report, indent=2, sort_keys=True) + "\n")
+    for name in report["bytes"]:
+        log(f"wrote {os.path.join(output_dir, name)} ({report['bytes'][name] / 2**20:.1f} MiB)")
+    return report
