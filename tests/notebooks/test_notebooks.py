@@ -84,6 +84,9 @@ def test_notebook_runs_top_to_bottom(name, workdir, kernel_spec_manager):
     try:
         client.execute()
     finally:
+        # nbclient leaves a kernel it did not start itself running: stop it (memory, CPU).
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
         # The executed copy, for a look at what failed.
         nbformat.write(nb, str(workdir / name))
     print(f"{name}: {time.time() - started:.0f} s")
