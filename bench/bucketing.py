@@ -1,0 +1,119 @@
+"""Length bucketing with dynamic padding (`--bucket_by_length`) vs fixed 128 padding.
+
+Workload: MRPC-like sentence pairs, `[CLS] a [SEP] b [SEP]` with 40-60 WordPiece tokens in
+total (uniform), written as run_classifier TFRecords at max_seq_length 128 and read by
+`bert_tf.data.features.classifier_dataset` -- the real input pipeline -- once with fixed
+padding and once with `bucket_by_length=True` (batches of similar length, cut to their longest
+row rounded up to 8). Training times the Trainer's train loop over that pipeline (as
+`bench.bert_tf_step` does), inference times `Trainer.predict` over the eval pipeline. Results
+are equal either way (padding is masked; tested in tests/data/test_features.py), so the ratio
+is pure saved work.
+
+    python -m bench.bucketing [--model minilm] [--batch 32] [--examples 1024]
+"""
+
+import os
+import tempfile
+import time
+
+from bench.common import cores, load_average, measure, worker_parser
+
+
+def write_pairs(path, config, examples, seq, low=40, high=60, seed=0):
+    """TFRecord of `examples` random-id sentence pairs of low..high tokens; returns mean length."""
+    import numpy as np
+
+    from bert_tf.data.features import write_tfrecord
+    from bert_tf.tokenization.examples import InputFeatures
+
+    rng = np.random.default_rng(seed)
+    rows, lengths = [], []
+    for _ in range(examples):
+        total = int(rng.integers(low, high + 1))
+        first = int(rng.integers(total // 3, 2 * total // 3))
+        ids = rng.integers(min(1000, config["vocab_size"] // 2), config["vocab_size"],
+                           size=total).tolist()
+        ids[0], ids[first], ids[-1] = 2, 3, 3
+        types = [0] * (first + 1) + [1] * (total - first - 1)
+        pad = seq - total
+        rows.append(InputFeatures(ids + [0] * pad, [1] * total + [0] * pad, types + [0] * pad,
+                                  int(rng.integers(0, 2)), True))
+        lengths.append(total)
+    write_tfrecord(path, rows, is_regression=False)
+    return float(np.mean(lengths))
+
+
+def pipeline_stepper(trainer, path, args, batch, bucket, mode):
+    import tensorflow as tf
+
+    from bert_tf.data.features import classifier_dataset
+
+    if mode == "train":
+        dataset = trainer.strategy.distribute_datasets_from_function(
+            lambda ctx: classifier_dataset(path, args.seq, batch, is_training=True, seed=1,
+                                           input_context=ctx, bucket_by_length=bucket))
+        iterator = iter(dataset)
+        loop = trainer._build_train_loop()
+
+        def step(n):
+            float(loop(iterator, tf.constant(n, tf.int32))[0])
+        return step
+
+    def step(n):
+        ds = classifier_dataset(path, args.seq, batch, is_training=False, bucket_by_length=bucket)
+        trainer.predict(ds.take(n))
+    return step
+
+
+def run(args) -> dict:
+    from bench.bert_tf_step import build_trainer, model_setup
+
+    batch = int(str(args.batch).split(",")[0])
+    config, weights = model_setup(args.model)
+    result = {"model": args.model, "batch": batch, "seq": args.seq, "dtype": args.dtype,
+              "examples": args.examples, "pair_tokens": [40, 60], "threads": cores()}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-bucketing-") as work:
+        path = os.path.join(work, "train.tf_record")
+        result["mean_tokens"] = write_pairs(path, config, args.examples, args.seq)
+        trainer, _ = build_trainer(args, batch, config, work, weights)
+        for mode in [m for m in str(args.mode).split(",") if m]:
+            for bucket in (False, True):
+                step = pipeline_stepper(trainer, path, args, batch, bucket, mode)
+                timing = measure(step, batch, args.warmup, args.steps, args.repeats,
+                                 args.budget_s)
+                key = f"{mode}_{'bucketed' if bucket else 'fixed'}"
+                result[key + "_examples_per_s"] = timing["examples_per_s"]
+                result[key + "_steps"] = timing["steps_measured"]
+                print(f"bucketing {mode} {'bucketed' if bucket else 'fixed 128'}: "
+                      f"{timing['examples_per_s']:.2f} ex/s ({timing['steps_measured']} timed "
+                      f"batches of {batch}, load {load_average()})", flush=True)
+            result[f"{mode}_speedup"] = (result[f"{mode}_bucketed_examples_per_s"]
+                                         / result[f"{mode}_fixed_examples_per_s"])
+            print(f"bucketing {mode}: {result[f'{mode}_speedup']:.2f}x examples/s "
+                  f"(mean {result['mean_tokens']:.1f} tokens of {args.seq})", flush=True)
+    result["seconds"] = time.perf_counter() - started
+    result["load_average"] = load_average()
+    return result
+
+
+def main(argv=None):
+    import json
+
+    from bench.common import RESULT_PREFIX
+
+    parser = worker_parser(__doc__.split("\n")[0])
+    parser.set_defaults(model="minilm", batch="32", mode="train,infer", steps=4, repeats=2)
+    parser.add_argument("--examples", type=int, default=1024, help="pairs in the TFRecord")
+    parser.add_argument("--xla", action="store_true")
+    parser.add_argument("--optimizer", default="adamw_google")
+    parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
+    args = parser.parse_args(argv)
+    result = run(args)
+    if args.json:
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

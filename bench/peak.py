@@ -1,0 +1,141 @@
+"""Measured matmul peak of this machine (GFLOP/s) in float32 and bfloat16.
+
+Each framework is measured in its own subprocess with its default CPU settings (TensorFlow:
+oneDNN, intra-op threads = cores; PyTorch: `torch.set_num_threads(cores)`, MKL / oneDNN, both
+`torch.mm` and `nn.functional.linear`, whose bfloat16 kernels differ) on square 1024 and 2048
+matmuls and on BERT's largest shape at batch 16 x 128 tokens ([2048, 768] x [768, 3072]).
+A shape is repeated for `--seconds` (best of 5 rounds); a shape whose first call already takes
+over 2 s (e.g. bfloat16 without hardware support) is timed from that call and the larger
+shapes are skipped. The machine peak of a dtype is the best over shapes and frameworks: the
+MFU of every system divides by the same number.
+
+    python -m bench.peak [--seconds 2]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from bench.common import RESULT_PREFIX, cores, load_average
+
+SHAPES = ((1024, 1024, 1024), (2048, 768, 3072), (2048, 2048, 2048))
+SLOW_CALL_S = 2.0
+ROUNDS = 5  # short rounds, best counts: the machine is shared
+
+
+def time_shapes(matmul, seconds):
+    """{"MxKxN": GFLOP/s} for `matmul(shape)` -> callable running one product to completion."""
+    results = {}
+    for m, k, n in SHAPES:
+        run = matmul((m, k, n))
+        flops = 2.0 * m * k * n
+        start = time.perf_counter()
+        run()
+        first = time.perf_counter() - start
+        if first > SLOW_CALL_S:
+            results[f"{m}x{k}x{n}"] = flops / first / 1e9
+            break
+        best = 0.0
+        for _ in range(ROUNDS):
+            calls, start = 0, time.perf_counter()
+            while True:
+                run()
+                calls += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds / ROUNDS:
+                    break
+            best = max(best, flops * calls / elapsed / 1e9)
+        results[f"{m}x{k}x{n}"] = best
+    return results
+
+
+def measure_tf(dtype, seconds):
+    import tensorflow as tf
+
+    tf_dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16}[dtype]
+
+    def matmul(shape):
+        m, k, n = shape
+        a = tf.cast(tf.random.normal((m, k)), tf_dtype)
+        b = tf.cast(tf.random.normal((k, n)), tf_dtype)
+        fn = tf.function(lambda a, b: tf.matmul(a, b)[0, 0])
+        return lambda: fn(a, b).numpy()
+
+    return time_shapes(matmul, seconds), f"tensorflow {tf.__version__} (oneDNN)"
+
+
+def measure_torch(dtype, seconds):
+    import torch
+
+    torch.set_num_threads(cores())
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+
+    def matmul(shape):
+        m, k, n = shape
+        a, b = torch.randn(m, k, dtype=torch_dtype), torch.randn(k, n, dtype=torch_dtype)
+        return lambda: torch.mm(a, b)
+
+    def linear(shape):  # nn.Linear's layout (weight [n, k]): a different kernel in bfloat16
+        m, k, n = shape
+        a, w = torch.randn(m, k, dtype=torch_dtype), torch.randn(n, k, dtype=torch_dtype)
+        return lambda: torch.nn.functional.linear(a, w)
+
+    results = time_shapes(matmul, seconds)
+    results.update({f"linear {s}": g for s, g in time_shapes(linear, seconds).items()})
+    return results, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def worker(framework, seconds):
+    """Both dtypes in this process; prints one JSON line."""
+    measure = measure_tf if framework == "tensorflow" else measure_torch
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        shapes, version = measure(dtype, seconds)
+        out[dtype] = {"gflops": max(shapes.values()), "shapes": shapes, "version": version}
+    print(RESULT_PREFIX + json.dumps({"framework": framework, "results": out}), flush=True)
+
+
+def measure_all(seconds=2.0, frameworks=("tensorflow", "torch"), env=None) -> dict:
+    """Runs one subprocess per framework; returns the results.json `peak_gflops` and details."""
+    details = {}
+    for framework in frameworks:
+        cmd = [sys.executable, "-m", "bench.peak", "--worker", framework, "--seconds", str(seconds)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith(RESULT_PREFIX)]
+        if proc.returncode or not lines:
+            print(f"peak: {framework} failed (rc {proc.returncode}): {proc.stderr[-800:]}",
+                  file=sys.stderr)
+            continue
+        details[framework] = json.loads(lines[-1][len(RESULT_PREFIX):])["results"]
+    peak, source = {}, {}
+    for dtype in ("float32", "bfloat16"):
+        best = max(details, key=lambda f: details[f][dtype]["gflops"], default=None)
+        peak[dtype] = details[best][dtype]["gflops"] if best else None
+        source[dtype] = best
+    return {"peak_gflops": peak, "peak_source": source, "peak_details": details,
+            "load_average": load_average()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per shape")
+    parser.add_argument("--worker", choices=("tensorflow", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.seconds)
+        return 0
+    result = measure_all(args.seconds)
+    print(f"matmul peak on {cores()} cores (load {result['load_average']}):")
+    for framework, by_dtype in result["peak_details"].items():
+        for dtype, r in by_dtype.items():
+            shapes = ", ".join(f"{s} {g:.1f}" for s, g in r["shapes"].items())
+            print(f"  {framework:<10} {dtype:<8} {r['gflops']:8.1f} GFLOP/s  ({shapes})")
+    for dtype, gflops in result["peak_gflops"].items():
+        print(f"  peak {dtype}: {gflops:.1f} GFLOP/s ({result['peak_source'][dtype]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""The whole benchmark (`make bench`) or its quick part (`make bench-quick`): a table on stdout
+and `bench/results.json`.
+
+Order: the matmul peak (`bench.peak`; measured again at the end, the better of the two
+counts, since the machine may be shared), then one subprocess per (system, model, dtype) --
+bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
+(`bench.peers_hf_torch`) -- run one after the other, each timing its training step and
+inference at batch 16 and 32, seq 128; then length bucketing (`bench.bucketing`) and the
+drug-review end-to-end fine-tune (`bench.end_to_end`). `--quick`: the peak and BERT-base
+float32 training at batch 16 for the three systems only.
+
+Steps (few, for 2 cores; see `bench.common.measure`): BERT-base 1 warm-up step (it traces)
+then 2 timed steps, best counts; MiniLM 2 warm-up and up to 4 timed steps in 2 chunks. A case
+whose estimated time (its FLOPs at half its framework's measured peak for that dtype, over its
+steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
+(PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
+Every subprocess gets `LD_PRELOAD` jemalloc when the library is installed (`make jemalloc`),
+the same for all systems.
+
+results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "model", "mode",
+"batch", "seq", "dtype", "examples_per_s", "mfu", ...}], "skipped": [...], "bucketing": {...},
+"end_to_end": {...}, "targets": [...], "machine": {...}}; written atomically.
+
+    python -m bench.run_all [--quick] [--output bench/results.json] [--show]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.common import DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, cores, load_average, model_config
+from bench.flops import mfu, step_flops
+
+WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
+           "hf_torch": "bench.peers_hf_torch"}
+FRAMEWORK = {"bert_tf": "tensorflow", "keras_hub": "tensorflow", "hf_torch": "torch"}
+STEPS = {"bert_base": dict(warmup=1, steps=2, repeats=2, budget_s=60.0),
+         "minilm": dict(warmup=2, steps=4, repeats=2, budget_s=20.0)}
+QUICK_STEPS = dict(warmup=1, steps=2, repeats=2, budget_s=60.0)
+JEMALLOC = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
+DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+
+
+def plan(quick, systems=SYSTEMS, models=MODELS, dtypes=DTYPES, batches=(16, 32)):
+    """[(system, model, dtype, [(mode, batch)], steps)] in run order."""
+    if quick:
+        return [(s, "bert_base", "float32", [("train", 16)], QUICK_STEPS) for s in systems]
+    return [(s, m, d, [(mode, b) for mode in MODES for b in batches], STEPS[m])
+            for m in models for d in dtypes for s in systems]
+
+
+def estimate_case_s(system, model, dtype, mode, batch, steps, peak_details):
+    """Seconds a case should take at half its framework's measured peak (None if unknown)."""
+    by_dtype = peak_details.get(FRAMEWORK[system], {}).get(dtype)
+    if not by_dtype or not by_dtype.get("gflops"):
+        return None
+    step_s = step_flops(model_config(model), 128, batch, mode) / (0.5 * by_dtype["gflops"] * 1e9)
+    return step_s * (steps["warmup"] + steps["steps"])
+
+
+def worker_env(jemalloc=True):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
+               PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    lib = next((p for p in JEMALLOC if os.path.exists(p)), None) if jemalloc else None
+    if lib:
+        env["LD_PRELOAD"] = lib
+    return env
+
+
+def run_json_worker(cmd, env, timeout):
+    """Runs a worker, echoes its human lines, returns (JSON results, error or None)."""
+    results, out_lines = [], []
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        results = [json.loads(l[len(RESULT_PREFIX):]) for l in out.splitlines()
+                   if l.startswith(RESULT_PREFIX)]
+        return results, f"timed out after {timeout} s"
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            results.append(json.loads(line[len(RESULT_PREFIX):]))
+        else:
+            out_lines.append(line)
+    for line in out_lines:
+        if line.startswith(("bert_tf ", "keras_hub ", "hf_torch ", "bucketing ", "end-to-end ")):
+            print("  " + line, flush=True)
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        return results, f"rc {proc.returncode}: {tail}"
+    return results, None
+
+
+def add_mfu(rows, peak):
+    for row in rows:
+        config = model_config(row["model"]) if row["model"] in MODELS else None
+        if config:
+            row["mfu"] = mfu(config, row["seq"], row["mode"], row["examples_per_s"],
+                             peak.get(row["dtype"]))
+    return rows
+
+
+def check_targets(results):
+    """[{"target", "met", "detail"}] for the issue's targets, from what this run measured."""
+    runs = [r for r in results["runs"] if r["mode"] == "train"]
+    index = {(r["system"], r["model"], r["batch"], r["dtype"]): r for r in runs}
+    out = []
+    for peer, need in (("keras_hub", 1.3), ("hf_torch", 1.0)):
+        ratios = []
+        for (system, model, batch, dtype), row in sorted(index.items()):
+            other = index.get((peer, model, batch, dtype))
+            if system == "bert_tf" and other:
+                ratios.append((f"{model} b{batch} {dtype}",
+                               row["examples_per_s"] / other["examples_per_s"]))
+        if ratios:
+            worst = min(ratios, key=lambda r: r[1])
+            out.append({"target": f"bert_tf training >= {need}x {peer} at every shape",
+                        "met": all(r >= need for _, r in ratios),
+                        "detail": ", ".join(f"{k} {v:.2f}x" for k, v in ratios)
+                                  + f" (worst {worst[0]})"})
+    base = [r for r in runs if r["system"] == "bert_tf" and r["model"] == "bert_base"
+            and r["dtype"] == "float32" and r.get("mfu") is not None]
+    if base:
+        out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak",
+                    "met": all(r["mfu"] >= 0.8 for r in base),
+                    "detail": ", ".join(f"b{r['batch']} {r['mfu']:.1%}" for r in base)})
+    bucket = results.get("bucketing") or {}
+    if "train_speedup" in bucket:
+        out.append({"target": "length bucketing >= 2x examples/s over fixed 128 (MRPC-like)",
+                    "met": bucket["train_speedup"] >= 2.0,
+                    "detail": f"train {bucket['train_speedup']:.2f}x, infer "
+                              f"{bucket.get('infer_speedup', float('nan')):.2f}x"})
+    return out
+
+
+def table(results) -> str:
+    """The human table of results.json."""
+    peak = results["peak_gflops"]
+    lines = [f"matmul peak: float32 {peak.get('float32') or 0:.1f} GFLOP/s, bfloat16 "
+             f"{peak.get('bfloat16') or 0:.1f} GFLOP/s ({results.get('machine', {}).get('cores')} "
+             f"cores, load at start {results.get('load_average_start')})"]
+    head = f"{'model':<10}{'mode':<6}{'batch':>5} {'dtype':<9}"
+    head += "".join(f"{s + ' ex/s (MFU)':>24}" for s in SYSTEMS) + f"{'tf/kh':>7}{'tf/hf':>7}"
+    lines.append(head)
+    index = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]): r
+             for r in results["runs"]}
+    keys = sorted({k[1:] for k in index}, key=lambda k: (MODELS.index(k[0]) if k[0] in MODELS else 9,
+                                                        MODES.index(k[1]), k[2], k[3]))
+    for model, mode, batch, dtype in keys:
+        cells, rates = "", {}
+        for s in SYSTEMS:
+            r = index.get((s, model, mode, batch, dtype))
+            if r:
+                rates[s] = r["examples_per_s"]
+                m = f" ({r['mfu']:.0%})" if r.get("mfu") is not None else ""
+                cells += f"{r['examples_per_s']:>17.2f}{m:>7}"
+            else:
+                cells += f"{'-':>24}"
+        ratio = lambda p: f"{rates['bert_tf'] / rates[p]:>7.2f}" if "bert_tf" in rates and p in rates else f"{'-':>7}"
+        lines.append(f"{model:<10}{mode:<6}{batch:>5} {dtype:<9}{cells}{ratio('keras_hub')}{ratio('hf_torch')}")
+    for s in results.get("skipped", []):
+        lines.append(f"skipped {s['system']} {s['model']} {s['mode']} b{s['batch']} {s['dtype']}: "
+                     f"{s['reason']}")
+    for e in results.get("errors", []):
+        lines.append(f"error: {e}")
+    settings = {}
+    for r in results["runs"]:
+        settings.setdefault(r["system"], r.get("settings", ""))
+    lines += [f"settings {s}: {v}" for s, v in settings.items()]
+    b = results.get("bucketing")
+    if b:
+        lines.append(f"bucketing ({b['model']}, batch {b['batch']}, pairs of {b['mean_tokens']:.0f} "
+                     f"tokens on average, max 128): train {b.get('train_fixed_examples_per_s', 0):.2f}"
+                     f" -> {b.get('train_bucketed_examples_per_s', 0):.2f} ex/s "
+                     f"({b.get('train_speedup', 0):.2f}x); infer "
+                     f"{b.get('infer_fixed_examples_per_s', 0):.2f} -> "
+                     f"{b.get('infer_bucketed_examples_per_s', 0):.2f} ex/s "
+                     f"({b.get('infer_speedup', 0):.2f}x)")
+    e2e = results.get("end_to_end")
+    if e2e:
+        for system, r in e2e.get("runs", {}).items():
+            lines.append(f"end-to-end drug reviews ({e2e['train_examples']} train x "
+                         f"{e2e['epochs']:g} epochs + eval {e2e['eval_examples']}): {system} "
+                         f"{r['seconds']:.0f} s, accuracy {r['eval_accuracy']:.3f} | {r['settings']}")
+    for t in results.get("targets", []):
+        lines.append(f"target {'MET  ' if t['met'] else 'UNMET'} {t['target']}: {t['detail']}")
+    lines.append(f"total {results.get('seconds', 0) / 60:.1f} min, load at end "
+                 f"{results.get('load_average_end')}")
+    return "\n".join(lines)
+
+
+def markdown_table(results) -> str:
+    """The runs of results.json as a Markdown table (for the README)."""
+    lines = ["| model | mode | batch | dtype | " + " | ".join(f"{s} ex/s (MFU)" for s in SYSTEMS)
+             + " | bert_tf / keras_hub | bert_tf / hf_torch |",
+             "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in SYSTEMS) + " | ---: | ---: |"]
+    index = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]): r for r in results["runs"]}
+    skipped = {(s["system"], s["model"], s["mode"], s["batch"], s["dtype"]): s
+               for s in results.get("skipped", [])}
+    keys = sorted({k[1:] for k in list(index) + list(skipped)},
+                  key=lambda k: (MODELS.index(k[0]) if k[0] in MODELS else 9, MODES.index(k[1]),
+                                 k[3], k[2]))
+    for model, mode, batch, dtype in keys:
+        cells, rates = [], {}
+        for s in SYSTEMS:
+            r = index.get((s, model, mode, batch, dtype))
+            if r:
+                rates[s] = r["examples_per_s"]
+                mfu_text = f" ({r['mfu']:.0%})" if r.get("mfu") is not None else ""
+                cells.append(f"{r['examples_per_s']:.2f}{mfu_text}")
+            elif (s, model, mode, batch, dtype) in skipped:
+                est = skipped[(s, model, mode, batch, dtype)]["estimated_examples_per_s"]
+                cells.append(f"skipped (~{est:.2f} est.)")
+            else:
+                cells.append("-")
+        ratios = [f"{rates['bert_tf'] / rates[p]:.2f}x" if "bert_tf" in rates and p in rates
+                  else "-" for p in ("keras_hub", "hf_torch")]
+        lines.append(f"| {model} | {mode} | {batch} | {dtype} | " + " | ".join(cells + ratios) + " |")
+    return "\n".join(lines)
+
+
+def write_results(path, results):
+    """Writes results.json atomically (temp file in the same folder, then os.replace)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv=None):
+    from bench.peak import measure_all
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="BERT-base fp32 train b16 + peak")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--show", action="store_true", help="print the table of --output only")
+    parser.add_argument("--markdown", action="store_true", help="with --show: a Markdown table")
+    parser.add_argument("--systems", default=",".join(SYSTEMS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--dtypes", default=",".join(DTYPES))
+    parser.add_argument("--max_case_s", type=float, default=240.0)
+    parser.add_argument("--timeout", type=int, default=1200, help="per worker subprocess")
+    parser.add_argument("--no_jemalloc", action="store_true")
+    parser.add_argument("--skip", default="", help="comma list of parts: bucketing,end_to_end")
+    parser.add_argument("--e2e_train_examples", type=int, default=600)
+    args = parser.parse_args(argv)
+    if args.show:
+        with open(args.output, encoding="utf-8") as f:
+            data = json.load(f)
+        print(markdown_table(data) if args.markdown else table(data))
+        return 0
+
+    started = time.perf_counter()
+    env = worker_env(not args.no_jemalloc)
+    results = {"kind": "quick" if args.quick else "full", "peak_gflops": {}, "runs": [],
+               "skipped": [], "errors": [], "load_average_start": load_average(),
+               "machine": {"cores": cores(), "cpu": platform.processor() or platform.machine(),
+                           "python": platform.python_version(),
+                           "ld_preload": env.get("LD_PRELOAD")}}
+    print(f"bench ({results['kind']}): {cores()} cores, load {load_average()}, "
+          f"LD_PRELOAD={env.get('LD_PRELOAD') or '-'}", flush=True)
+    peak = measure_all(1.5 if args.quick else 2.0, env=env)
+    results.update(peak_gflops=peak["peak_gflops"], peak_source=peak["peak_source"],
+                   peak_details=peak["peak_details"])
+    print("peak GFLOP/s: " + ", ".join(f"{d} {g or 0:.1f} ({peak['peak_source'][d]})"
+                                       for d, g in peak["peak_gflops"].items()), flush=True)
+
+    split = lambda s: [x for x in s.split(",") if x]
+    for system, model, dtype, case_list, steps in plan(args.quick, split(args.systems),
+                                                        split(args.models), split(args.dtypes)):
+        run_cases = []
+        for mode, batch in case_list:
+            est = estimate_case_s(system, model, dtype, mode, batch, steps, peak["peak_details"])
+            if est is not None and est > args.max_case_s:
+                fw = peak["peak_details"][FRAMEWORK[system]][dtype]["gflops"]
+                results["skipped"].append({
+                    "system": system, "model": model, "mode": mode, "batch": batch, "seq": 128,
+                    "dtype": dtype, "estimated_seconds": est,
+                    "estimated_examples_per_s": batch * (steps["warmup"] + steps["steps"]) / est,
+                    "reason": f"estimated {est:.0f} s > --max_case_s {args.max_case_s:.0f} "
+                              f"({FRAMEWORK[system]} {dtype} matmul peak {fw:.1f} GFLOP/s)"})
+            else:
+                run_cases.append(f"{mode}:{batch}")
+        if not run_cases:
+            continue
+        cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--dtype", dtype,
+               "--cases", ",".join(run_cases), "--json",
+               "--peak_gflops", str(peak["peak_gflops"].get(dtype) or 0)]
+        cmd += [f"--{k}={v}" for k, v in steps.items()]
+        print(f"{system} {model} {dtype} {','.join(run_cases)} (load {load_average()})", flush=True)
+        rows, error = run_json_worker(cmd, env, args.timeout)
+        results["runs"] += add_mfu(rows, peak["peak_gflops"])
+        if error:
+            results["errors"].append(f"{system} {model} {dtype}: {error}")
+            print(f"  error: {error}", flush=True)
+        write_results(args.output, results)  # partial results survive an interrupted run
+
+    skip = split(args.skip)
+    if not args.quick and "bucketing" not in skip and "bert_tf" in split(args.systems):
+        print(f"bucketing (load {load_average()})", flush=True)
+        out, error = run_json_worker([sys.executable, "-m", "bench.bucketing", "--json"],
+                                     env, args.timeout)
+        results["bucketing"] = out[-1] if out else None
+        if error:
+            results["errors"].append(f"bucketing: {error}")
+    if not args.quick and "end_to_end" not in skip:
+        print(f"end-to-end (load {load_average()})", flush=True)
+        out, error = run_json_worker(
+            [sys.executable, "-m", "bench.end_to_end", "--json",
+             f"--train_examples={args.e2e_train_examples}"], env, args.timeout * 2)
+        results["end_to_end"] = out[-1] if out else None
+        if error:
+            results["errors"].append(f"end_to_end: {error}")
+    # The peak again at the end: on a shared machine the better of the two is the machine's.
+    end = measure_all(1.5 if args.quick else 2.0, env=env)
+    for dtype, gflops in end["peak_gflops"].items():
+        if gflops and gflops > (results["peak_gflops"].get(dtype) or 0):
+            results["peak_gflops"][dtype] = gflops
+            results["peak_source"][dtype] = end["peak_source"][dtype] + " (end of run)"
+    results["peak_details_end"] = end["peak_details"]
+    add_mfu(results["runs"], results["peak_gflops"])
+    results["targets"] = check_targets(results)
+    results["seconds"] = time.perf_counter() - started
+    results["load_average_end"] = load_average()
+    write_results(args.output, results)
+    print("\n" + table(results) + f"\nwrote {args.output}", flush=True)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""results.json writing, the target checks and the table of bench.run_all (no measurements)."""
+
+import json
+import os
+
+from bench.common import DTYPES, MODELS, MODES, SYSTEMS
+from bench.run_all import (check_targets, estimate_case_s, markdown_table, plan, table,
+                           write_results)
+
+SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
+
+
+def row(system, rate, mode="train", model="bert_base", batch=16, dtype="float32", mfu=0.5):
+    return {"system": system, "model": model, "mode": mode, "batch": batch, "seq": 128,
+            "dtype": dtype, "examples_per_s": rate, "mfu": mfu, "settings": f"{system} settings"}
+
+
+def results(rows, bucketing=None):
+    return {"peak_gflops": {"float32": 100.0, "bfloat16": 90.0}, "runs": rows,
+            "bucketing": bucketing, "machine": {"cores": 2}}
+
+
+def test_write_results_is_atomic_and_keeps_the_schema(tmp_path):
+    path = tmp_path / "bench" / "results.json"
+    data = results([row("bert_tf", 1.5), row("keras_hub", 1.0)])
+    write_results(str(path), data)
+    loaded = json.loads(path.read_text())
+    assert set(loaded["peak_gflops"]) == {"float32", "bfloat16"}
+    assert all(SCHEMA_KEYS <= set(r) for r in loaded["runs"])
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp file left
+    write_results(str(path), results([]))  # replaces the old file
+    assert json.loads(path.read_text())["runs"] == []
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+
+
+def test_targets_met_and_unmet():
+    rows = [row("bert_tf", 1.4, mfu=0.85), row("keras_hub", 1.0), row("hf_torch", 1.5),
+            row("bert_tf", 9.0, mode="infer"), row("hf_torch", 1.0, mode="infer")]
+    targets = {t["target"]: t for t in check_targets(results(rows, {"train_speedup": 2.1}))}
+    assert targets["bert_tf training >= 1.3x keras_hub at every shape"]["met"]
+    hf = targets["bert_tf training >= 1.0x hf_torch at every shape"]
+    assert not hf["met"] and "0.93x" in hf["detail"]  # inference rows do not count
+    assert targets["bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak"]["met"]
+    assert targets["length bucketing >= 2x examples/s over fixed 128 (MRPC-like)"]["met"]
+
+
+def test_table_has_every_row_and_ratio():
+    text = table(results([row("bert_tf", 2.0), row("keras_hub", 1.0), row("hf_torch", 4.0)]))
+    line = next(l for l in text.splitlines() if l.startswith("bert_base"))
+    assert "2.00" in line and line.split()[-2:] == ["2.00", "0.50"]
+    assert "settings keras_hub: keras_hub settings" in text
+
+
+def test_markdown_table_marks_skipped_cases():
+    data = results([row("bert_tf", 2.0, dtype="bfloat16"), row("keras_hub", 1.0, dtype="bfloat16")])
+    data["skipped"] = [{"system": "hf_torch", "model": "bert_base", "mode": "train", "batch": 16,
+                        "dtype": "bfloat16", "estimated_examples_per_s": 0.01, "reason": "slow"}]
+    line = markdown_table(data).splitlines()[2]
+    assert line == ("| bert_base | train | 16 | bfloat16 | 2.00 (50%) | 1.00 (50%) | "
+                    "skipped (~0.01 est.) | 2.00x | - |")
+
+
+def test_plans():
+    quick = plan(quick=True)
+    assert [(s, m, d, c) for s, m, d, c, _ in quick] == [
+        (s, "bert_base", "float32", [("train", 16)]) for s in SYSTEMS]
+    full = plan(quick=False)
+    assert len(full) == len(SYSTEMS) * len(MODELS) * len(DTYPES)
+    assert all(c == [(m, b) for m in MODES for b in (16, 32)] for _, _, _, c, _ in full)
+
+
+def test_slow_cases_are_estimated_from_the_framework_peak():
+    details = {"torch": {"bfloat16": {"gflops": 1.0}}, "tensorflow": {"float32": {"gflops": 100.0}}}
+    steps = {"warmup": 1, "steps": 2}
+    slow = estimate_case_s("hf_torch", "bert_base", "bfloat16", "train", 16, steps, details)
+    fast = estimate_case_s("bert_tf", "bert_base", "float32", "train", 16, steps, details)
+    assert slow > 1000 > fast > 0
+    assert estimate_case_s("keras_hub", "bert_base", "bfloat16", "train", 16, steps, details) is None

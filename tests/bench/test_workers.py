@@ -1,0 +1,56 @@
+"""Tiny smoke runs of the measurement workers: a tiny config, a few steps, the JSON row."""
+
+import json
+
+import pytest
+
+from bench.common import RESULT_PREFIX
+
+SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
+
+
+@pytest.fixture
+def tiny_json(tmp_path, tiny_config_dict):
+    path = tmp_path / "tiny_config.json"
+    path.write_text(json.dumps(tiny_config_dict))
+    return str(path)
+
+
+def rows_of(capsys):
+    out = capsys.readouterr().out
+    return [json.loads(l[len(RESULT_PREFIX):]) for l in out.splitlines() if l.startswith(RESULT_PREFIX)]
+
+
+def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4")):
+    module.main(["--model", tiny_json, "--cases", ",".join(cases), "--seq", "16", "--warmup", "1",
+                 "--steps", "2", "--repeats", "2", "--peak_gflops", "100", "--json"])
+    rows = rows_of(capsys)
+    assert [f"{r['mode']}:{r['batch']}" for r in rows] == list(cases)
+    for r in rows:
+        assert SCHEMA_KEYS <= set(r)
+        assert r["examples_per_s"] > 0 and r["mfu"] > 0
+        assert r["seq"] == 16 and r["dtype"] == "float32" and r["steps_measured"] == 2
+    return rows
+
+
+def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys):
+    from bench import bert_tf_step
+
+    rows = smoke(bert_tf_step, tiny_json, capsys)
+    assert rows[0]["system"] == "bert_tf" and "Trainer loop" in rows[0]["settings"]
+
+
+def test_hf_torch_worker(tiny_json, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from bench import peers_hf_torch
+
+    assert smoke(peers_hf_torch, tiny_json, capsys)[0]["system"] == "hf_torch"
+
+
+def test_keras_hub_worker(tiny_json, capsys):
+    pytest.importorskip("keras_hub")
+    from bench import peers_keras_hub
+
+    rows = smoke(peers_keras_hub, tiny_json, capsys, cases=("train:4",))
+    assert rows[0]["system"] == "keras_hub"
