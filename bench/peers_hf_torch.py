@@ -60,18 +60,19 @@ def run(args) -> list:
     torch.set_num_threads(cores())
     config = model_config(args.model)
     model, source = build_model(args, config)
-    bf16 = args.dtype == "bfloat16"
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, fused=True)
-    settings = (f"torch {torch.__version__} / transformers {transformers.__version__}, "
-                f"threads {torch.get_num_threads()}, sdpa attention, eager, AdamW(fused), "
-                f"{'autocast bfloat16' if bf16 else 'float32'}, {source}, LD_PRELOAD="
-                f"{os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
-
-    def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-
     rows = []
-    for mode, batch in cases(args):
+    for dtype, mode, batch in cases(args):
+        bf16 = dtype == "bfloat16"
+        args.dtype = dtype
+        settings = (f"torch {torch.__version__} / transformers {transformers.__version__}, "
+                    f"threads {torch.get_num_threads()}, sdpa attention, eager, AdamW(fused), "
+                    f"{'autocast bfloat16' if bf16 else 'float32'}, {source}, LD_PRELOAD="
+                    f"{os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
+
+        def autocast(bf16=bf16):
+            return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
         inputs = tensors(config, batch, args.seq)
         if mode == "train":
             model.train()

@@ -15,9 +15,10 @@ Transformers converter, offline).
     python -m bench.peers_keras_hub --model minilm --mode train --batch 16
 """
 
+import gc
 import os
 
-from bench.common import (cases, finish, measure, minilm_dir, model_config, result_row,
+from bench.common import (dtype_groups, finish, measure, minilm_dir, model_config, result_row,
                           synthetic_batch, worker_parser)
 
 
@@ -25,8 +26,7 @@ def build_classifier(args, config):
     import keras
     import keras_hub
 
-    if args.dtype == "bfloat16":
-        keras.config.set_dtype_policy("mixed_bfloat16")
+    keras.config.set_dtype_policy("mixed_bfloat16" if args.dtype == "bfloat16" else "float32")
     keras.utils.set_random_seed(12345)
     if args.model == "minilm":
         backbone = keras_hub.models.BertBackbone.from_preset(minilm_dir())
@@ -57,27 +57,30 @@ def run(args) -> list:
     import keras_hub
 
     config = model_config(args.model)
-    model, source = build_classifier(args, config)
-    settings = (f"keras-hub {keras_hub.__version__} / Keras {keras.__version__}, "
-                f"BertTextClassifier.compile() defaults (Adam 5e-5), jit_compile="
-                f"{'True' if args.jit_compile else 'auto (-> ' + str(model.jit_compile) + ')'}, "
-                f"policy {keras.config.dtype_policy().name}, {source}, LD_PRELOAD="
-                f"{os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
     rows = []
-    for mode, batch in cases(args):
-        x, y = inputs(config, batch, args.seq)
-        if mode == "train":
-            def step(n, x=x, y=y):
-                for _ in range(n):
-                    model.train_on_batch(x, y)
-        else:
-            def step(n, x=x):
-                for _ in range(n):
-                    model.predict_on_batch(x)
-        timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
-        rows.append(finish(result_row("keras_hub", args, mode, batch, timing, settings,
-                                      weights="real" if args.model == "minilm" else "random",
-                                      xla=bool(model.jit_compile)), args, config))
+    for _, case_list in dtype_groups(args):
+        model = None
+        gc.collect()
+        model, source = build_classifier(args, config)
+        settings = (f"keras-hub {keras_hub.__version__} / Keras {keras.__version__}, "
+                    f"BertTextClassifier.compile() defaults (Adam 5e-5), jit_compile="
+                    f"{'True' if args.jit_compile else 'auto (-> ' + str(model.jit_compile) + ')'}"
+                    f", policy {keras.config.dtype_policy().name}, {source}, LD_PRELOAD="
+                    f"{os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
+        for mode, batch in case_list:
+            x, y = inputs(config, batch, args.seq)
+            if mode == "train":
+                def step(n, x=x, y=y):
+                    for _ in range(n):
+                        model.train_on_batch(x, y)
+            else:
+                def step(n, x=x):
+                    for _ in range(n):
+                        model.predict_on_batch(x)
+            timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
+            rows.append(finish(result_row("keras_hub", args, mode, batch, timing, settings,
+                                          weights="real" if args.model == "minilm" else "random",
+                                          xla=bool(model.jit_compile)), args, config))
     return rows
 
 

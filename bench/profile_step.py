@@ -1,4 +1,4 @@
-"""Where the time of a bert_tf training step goes: op types ranked by CPU time.
+"""Where the time of a bert_tf training step (or `--mode infer` batch) goes: op types ranked.
 
 Builds the step exactly as `bench.bert_tf_step` does (the Trainer's loop), runs the warm-up
 steps, then records `--steps` steps with `tf.profiler` and sums the op events of the trace
@@ -63,7 +63,7 @@ def op_times(logdir, by_name=False):
 def main(argv=None):
     import tensorflow as tf
 
-    from bench.bert_tf_step import build_trainer, model_setup, train_stepper
+    from bench.bert_tf_step import build_trainer, infer_stepper, model_setup, train_stepper
 
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--top", type=int, default=25)
@@ -77,7 +77,10 @@ def main(argv=None):
     config, weights = model_setup(args.model)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
         trainer, _ = build_trainer(args, batch, config, work, weights)
-        step = train_stepper(trainer, config, batch, args.seq)
+        if args.mode == "infer":
+            step = infer_stepper(trainer, config, batch, args.seq, args.xla)
+        else:
+            step = train_stepper(trainer, config, batch, args.seq)
         for _ in range(args.warmup):
             step(1)
         logdir = os.path.join(work, "trace")

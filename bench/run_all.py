@@ -2,20 +2,25 @@
 and `bench/results.json`.
 
 Order: the matmul peak (`bench.peak`; measured again at the end, the better of the two
-counts, since the machine may be shared), then one subprocess per (system, model, dtype) --
+counts, since the machine may be shared), then one subprocess per (system, model) --
 bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
 (`bench.peers_hf_torch`) -- run one after the other, each timing its training step and
-inference at batch 16 and 32, seq 128; then length bucketing (`bench.bucketing`) and the
+inference at batch 16 and 32, seq 128, in float32 then bfloat16; then length bucketing (`bench.bucketing`) and the
 drug-review end-to-end fine-tune (`bench.end_to_end`). `--quick`: the peak and BERT-base
 float32 training at batch 16 for the three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): BERT-base 1 warm-up step (it traces)
-then 2 timed steps, best counts; MiniLM 2 warm-up and up to 4 timed steps in 2 chunks. A case
+then 1 timed step (`--quick`: 2, best counts); MiniLM 1 warm-up and 2 timed steps, best counts. A case
 whose estimated time (its FLOPs at half its framework's measured peak for that dtype, over its
 steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
-Every subprocess gets `LD_PRELOAD` jemalloc when the library is installed (`make jemalloc`),
-the same for all systems.
+Environment: bert_tf runs as it ships: importing it turns on TF's BFC CPU allocator and oneDNN
+(bert_tf/__init__.py). keras-hub runs with TF's documented CPU switch `TF_ENABLE_ONEDNN_OPTS=1`
+and TF's default allocator; HF torch with its defaults. The full run also times keras-hub's
+BERT-base fp32 training once more at TF's defaults (`keras_hub_tf_defaults`: on CPUs without
+AVX512-VNNI/BF16 or AMX that means no oneDNN), which is what a keras-hub user gets unless they
+set the switch. `--jemalloc` preloads jemalloc for every system (measured
+here: it slows HF torch and gains TF less than the BFC allocator, so it is off by default).
 
 results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "model", "mode",
 "batch", "seq", "dtype", "examples_per_s", "mfu", ...}], "skipped": [...], "bucketing": {...},
@@ -33,25 +38,26 @@ import sys
 import tempfile
 import time
 
-from bench.common import DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, cores, load_average, model_config
+from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS, cores,
+                          load_average, model_config)
 from bench.flops import mfu, step_flops
 
 WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
            "hf_torch": "bench.peers_hf_torch"}
 FRAMEWORK = {"bert_tf": "tensorflow", "keras_hub": "tensorflow", "hf_torch": "torch"}
-STEPS = {"bert_base": dict(warmup=1, steps=2, repeats=2, budget_s=60.0),
-         "minilm": dict(warmup=2, steps=4, repeats=2, budget_s=20.0)}
+STEPS = {"bert_base": dict(warmup=1, steps=1, repeats=1, budget_s=60.0),
+         "minilm": dict(warmup=1, steps=2, repeats=2, budget_s=20.0)}
 QUICK_STEPS = dict(warmup=1, steps=2, repeats=2, budget_s=60.0)
 JEMALLOC = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
 
 
 def plan(quick, systems=SYSTEMS, models=MODELS, dtypes=DTYPES, batches=(16, 32)):
-    """[(system, model, dtype, [(mode, batch)], steps)] in run order."""
+    """[(system, model, [(dtype, mode, batch)], steps)] in run order: one worker per entry."""
     if quick:
-        return [(s, "bert_base", "float32", [("train", 16)], QUICK_STEPS) for s in systems]
-    return [(s, m, d, [(mode, b) for mode in MODES for b in batches], STEPS[m])
-            for m in models for d in dtypes for s in systems]
+        return [(s, "bert_base", [("float32", "train", 16)], QUICK_STEPS) for s in systems]
+    return [(s, m, [(d, mode, b) for d in dtypes for mode in MODES for b in batches], STEPS[m])
+            for m in models for s in systems]
 
 
 def estimate_case_s(system, model, dtype, mode, batch, steps, peak_details):
@@ -63,9 +69,20 @@ def estimate_case_s(system, model, dtype, mode, batch, steps, peak_details):
     return step_s * (steps["warmup"] + steps["steps"])
 
 
-def worker_env(jemalloc=True):
+# Per system: the TF settings its subprocess gets (the others in TF_TUNING_VARS are unset).
+SYSTEM_TF_ENV = {"bert_tf": {},  # bert_tf sets its own defaults when imported
+                 "keras_hub": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+                 "hf_torch": {},
+                 "peak": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPU_ALLOCATOR_USE_BFC": "true"},
+                 "keras_hub_tf_defaults": {}}
+
+
+def worker_env(jemalloc=False, system=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
                PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    for key in TF_TUNING_VARS:
+        env.pop(key, None)
+    env.update(SYSTEM_TF_ENV.get(system, {}))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     lib = next((p for p in JEMALLOC if os.path.exists(p)), None) if jemalloc else None
@@ -131,6 +148,13 @@ def check_targets(results):
         out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak",
                     "met": all(r["mfu"] >= 0.8 for r in base),
                     "detail": ", ".join(f"b{r['batch']} {r['mfu']:.1%}" for r in base)})
+    same = (results.get("keras_hub_tf_defaults") or [None])[0]
+    ours = index.get(("bert_tf", "bert_base", 16, "float32"))
+    if same and ours:
+        out.append({"target": "(context) bert_tf vs keras-hub at TF's default settings",
+                    "met": None,
+                    "detail": f"bert_base b16 float32 {ours['examples_per_s'] / same['examples_per_s']:.2f}x"
+                              f" ({same['examples_per_s']:.2f} ex/s with {same.get('tf_env')})"})
     bucket = results.get("bucketing") or {}
     if "train_speedup" in bucket:
         out.append({"target": "length bucketing >= 2x examples/s over fixed 128 (MRPC-like)",
@@ -190,7 +214,8 @@ def table(results) -> str:
                          f"{e2e['epochs']:g} epochs + eval {e2e['eval_examples']}): {system} "
                          f"{r['seconds']:.0f} s, accuracy {r['eval_accuracy']:.3f} | {r['settings']}")
     for t in results.get("targets", []):
-        lines.append(f"target {'MET  ' if t['met'] else 'UNMET'} {t['target']}: {t['detail']}")
+        state = 'INFO ' if t['met'] is None else ('MET  ' if t['met'] else 'UNMET')
+        lines.append(f"target {state} {t['target']}: {t['detail']}")
     lines.append(f"total {results.get('seconds', 0) / 60:.1f} min, load at end "
                  f"{results.get('load_average_end')}")
     return "\n".join(lines)
@@ -255,9 +280,10 @@ def main(argv=None):
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     parser.add_argument("--max_case_s", type=float, default=240.0)
     parser.add_argument("--timeout", type=int, default=1200, help="per worker subprocess")
-    parser.add_argument("--no_jemalloc", action="store_true")
+    parser.add_argument("--jemalloc", action="store_true", help="LD_PRELOAD jemalloc everywhere")
     parser.add_argument("--skip", default="", help="comma list of parts: bucketing,end_to_end")
-    parser.add_argument("--e2e_train_examples", type=int, default=600)
+    parser.add_argument("--e2e_train_examples", type=int, default=200,
+                        help="drug-review training examples for end_to_end (600: all)")
     args = parser.parse_args(argv)
     if args.show:
         with open(args.output, encoding="utf-8") as f:
@@ -266,7 +292,8 @@ def main(argv=None):
         return 0
 
     started = time.perf_counter()
-    env = worker_env(not args.no_jemalloc)
+    env = worker_env(args.jemalloc)
+    envs = {name: worker_env(args.jemalloc, name) for name in SYSTEM_TF_ENV}
     results = {"kind": "quick" if args.quick else "full", "peak_gflops": {}, "runs": [],
                "skipped": [], "errors": [], "load_average_start": load_average(),
                "machine": {"cores": cores(), "cpu": platform.processor() or platform.machine(),
@@ -274,17 +301,18 @@ def main(argv=None):
                            "ld_preload": env.get("LD_PRELOAD")}}
     print(f"bench ({results['kind']}): {cores()} cores, load {load_average()}, "
           f"LD_PRELOAD={env.get('LD_PRELOAD') or '-'}", flush=True)
-    peak = measure_all(1.5 if args.quick else 2.0, env=env)
+    peak = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
     results.update(peak_gflops=peak["peak_gflops"], peak_source=peak["peak_source"],
                    peak_details=peak["peak_details"])
     print("peak GFLOP/s: " + ", ".join(f"{d} {g or 0:.1f} ({peak['peak_source'][d]})"
                                        for d, g in peak["peak_gflops"].items()), flush=True)
 
     split = lambda s: [x for x in s.split(",") if x]
-    for system, model, dtype, case_list, steps in plan(args.quick, split(args.systems),
-                                                        split(args.models), split(args.dtypes)):
+    peaks = ",".join(f"{d}={g}" for d, g in peak["peak_gflops"].items() if g)
+    for system, model, case_list, steps in plan(args.quick, split(args.systems),
+                                                split(args.models), split(args.dtypes)):
         run_cases = []
-        for mode, batch in case_list:
+        for dtype, mode, batch in case_list:
             est = estimate_case_s(system, model, dtype, mode, batch, steps, peak["peak_details"])
             if est is not None and est > args.max_case_s:
                 fw = peak["peak_details"][FRAMEWORK[system]][dtype]["gflops"]
@@ -295,26 +323,36 @@ def main(argv=None):
                     "reason": f"estimated {est:.0f} s > --max_case_s {args.max_case_s:.0f} "
                               f"({FRAMEWORK[system]} {dtype} matmul peak {fw:.1f} GFLOP/s)"})
             else:
-                run_cases.append(f"{mode}:{batch}")
+                run_cases.append(f"{mode}:{batch}:{dtype}")
         if not run_cases:
             continue
-        cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--dtype", dtype,
-               "--cases", ",".join(run_cases), "--json",
-               "--peak_gflops", str(peak["peak_gflops"].get(dtype) or 0)]
+        cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--cases",
+               ",".join(run_cases), "--json", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
-        print(f"{system} {model} {dtype} {','.join(run_cases)} (load {load_average()})", flush=True)
-        rows, error = run_json_worker(cmd, env, args.timeout)
+        print(f"{system} {model} {','.join(run_cases)} (load {load_average()})", flush=True)
+        rows, error = run_json_worker(cmd, envs[system], args.timeout)
         results["runs"] += add_mfu(rows, peak["peak_gflops"])
         if error:
-            results["errors"].append(f"{system} {model} {dtype}: {error}")
+            results["errors"].append(f"{system} {model}: {error}")
             print(f"  error: {error}", flush=True)
         write_results(args.output, results)  # partial results survive an interrupted run
+
+    if not args.quick and "keras_hub" in split(args.systems) and "bert_base" in split(args.models):
+        print(f"keras_hub bert_base train:16:float32 at TF's defaults (load {load_average()})",
+              flush=True)
+        cmd = [sys.executable, "-m", WORKERS["keras_hub"], "--model", "bert_base", "--cases",
+               "train:16:float32", "--json", "--peak_gflops", peaks]
+        cmd += [f"--{k}={v}" for k, v in STEPS["bert_base"].items()]
+        rows, error = run_json_worker(cmd, envs["keras_hub_tf_defaults"], args.timeout)
+        results["keras_hub_tf_defaults"] = add_mfu(rows, peak["peak_gflops"])
+        if error:
+            results["errors"].append(f"keras_hub at TF defaults: {error}")
 
     skip = split(args.skip)
     if not args.quick and "bucketing" not in skip and "bert_tf" in split(args.systems):
         print(f"bucketing (load {load_average()})", flush=True)
         out, error = run_json_worker([sys.executable, "-m", "bench.bucketing", "--json"],
-                                     env, args.timeout)
+                                     envs["bert_tf"], args.timeout)
         results["bucketing"] = out[-1] if out else None
         if error:
             results["errors"].append(f"bucketing: {error}")
@@ -322,12 +360,12 @@ def main(argv=None):
         print(f"end-to-end (load {load_average()})", flush=True)
         out, error = run_json_worker(
             [sys.executable, "-m", "bench.end_to_end", "--json",
-             f"--train_examples={args.e2e_train_examples}"], env, args.timeout * 2)
+             f"--train_examples={args.e2e_train_examples}"], envs["bert_tf"], args.timeout * 2)
         results["end_to_end"] = out[-1] if out else None
         if error:
             results["errors"].append(f"end_to_end: {error}")
     # The peak again at the end: on a shared machine the better of the two is the machine's.
-    end = measure_all(1.5 if args.quick else 2.0, env=env)
+    end = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
     for dtype, gflops in end["peak_gflops"].items():
         if gflops and gflops > (results["peak_gflops"].get(dtype) or 0):
             results["peak_gflops"][dtype] = gflops

@@ -11,6 +11,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# Before any test module imports tensorflow: the suite runs with the TF settings that bert_tf
+# gives every user process (BFC CPU allocator, oneDNN; bert_tf/__init__.py).
+import bert_tf  # noqa: E402,F401
 import importlib.util  # noqa: E402
 import pathlib  # noqa: E402
 

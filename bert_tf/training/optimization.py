@@ -6,9 +6,10 @@ update (not to the loss) for every variable whose name matches none of
 `LayerNorm`, `layer_norm`, `bias`, gradients clipped to global norm 1.0, and a
 learning rate that warms up linearly and then decays linearly to 0.
 
-This module reproduces that update exactly (`AdamWeightDecay`,
-`WarmupLinearDecay`) and offers `create_optimizer`, which also builds Keras'
-own `AdamW` / `Lamb` with the same schedule and exclusions.
+This module reproduces that update (`AdamWeightDecay`; the schedule, `WarmupLinearDecay`, is in
+schedules.py) and offers `create_optimizer`, which also builds Keras' own `AdamW` / `Lamb` with
+the same schedule and exclusions. The Adam updates run as one XLA-fused pass per variable
+(fused_updates.py): the same formulas, equal to the op-by-op update to float32 rounding.
 
 Example:
 
@@ -25,6 +26,9 @@ import re
 import keras
 import tensorflow as tf
 from keras import ops
+
+from bert_tf.training import fused_updates
+from bert_tf.training.schedules import WarmupLinearDecay
 
 DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 OPTIMIZER_NAMES = ("adamw_google", "adamw", "lamb")
@@ -53,66 +57,6 @@ def uses_weight_decay(path, exclude_patterns, weight_decay_rate=1.0):
     if not weight_decay_rate:
         return False
     return not any(re.search(p, path) for p in (exclude_patterns or ()))
-
-
-@keras.saving.register_keras_serializable(package="bert_tf")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup, then linear decay to 0: the schedule of the original BERT.
-
-    With `s` the number of optimizer updates done so far (the step *before*
-    the update being computed, i.e. `optimizer.iterations`):
-
-    * `s < num_warmup_steps`: `lr = init_lr * s / num_warmup_steps`;
-    * otherwise: `lr = init_lr * (1 - min(s, num_train_steps) / num_train_steps)`
-      (`tf.train.polynomial_decay` with power 1 and end rate 0, no cycling).
-
-    Args:
-        init_lr: the peak learning rate (float).
-        num_train_steps: the update at which the rate reaches 0 (int > 0).
-        num_warmup_steps: length of the warmup (int >= 0; 0 disables it).
-        accumulation_steps: the step Keras passes to the schedule counts
-            micro-batches when the optimizer accumulates gradients; it is
-            divided by this number (floor) so that steps count updates.
-
-    Example:
-
-    >>> schedule = WarmupLinearDecay(1e-4, num_train_steps=10, num_warmup_steps=2)
-    >>> [round(float(schedule(s)), 8) for s in (0, 1, 2, 5, 10, 12)]
-    [0.0, 5e-05, 8e-05, 5e-05, 0.0, 0.0]
-    """
-
-    def __init__(self, init_lr, num_train_steps, num_warmup_steps=0, accumulation_steps=1):
-        if int(num_train_steps) <= 0:
-            raise ValueError(f"num_train_steps must be > 0, got {num_train_steps}")
-        if int(num_warmup_steps) < 0:
-            raise ValueError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
-        if int(accumulation_steps) < 1:
-            raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
-        self.init_lr = float(init_lr)
-        self.num_train_steps = int(num_train_steps)
-        self.num_warmup_steps = int(num_warmup_steps)
-        self.accumulation_steps = int(accumulation_steps)
-
-    def __call__(self, step):
-        step = ops.convert_to_tensor(step)
-        if self.accumulation_steps > 1:
-            step = ops.floor_divide(step, self.accumulation_steps)
-        # float32 throughout, like the original graph.
-        step = ops.cast(step, "float32")
-        decay_steps = float(self.num_train_steps)
-        decayed = self.init_lr * (1.0 - ops.minimum(step, decay_steps) / decay_steps)
-        if not self.num_warmup_steps:
-            return decayed
-        warmup = self.init_lr * (step / float(self.num_warmup_steps))
-        return ops.where(step < float(self.num_warmup_steps), warmup, decayed)
-
-    def get_config(self):
-        return {
-            "init_lr": self.init_lr,
-            "num_train_steps": self.num_train_steps,
-            "num_warmup_steps": self.num_warmup_steps,
-            "accumulation_steps": self.accumulation_steps,
-        }
 
 
 class _ReplicaExactApplyMixin:
@@ -169,12 +113,7 @@ class _ReplicaExactApplyMixin:
         """One variable on one device: accumulate, or decay + update + reset."""
 
         def apply():
-            if self.weight_decay is not None and self._use_weight_decay(var):
-                # Keras' decoupled decay (AdamW, Lamb), applied before the step as Keras does.
-                var.assign_sub(
-                    var * tf.cast(self.weight_decay, var.dtype) * tf.cast(learning_rate, var.dtype)
-                )
-            self.update_step(g_apply, var, learning_rate)
+            self._decay_and_update(g_apply, var, learning_rate)
             if acc is not None:
                 acc.assign(tf.zeros_like(acc))
 
@@ -185,6 +124,24 @@ class _ReplicaExactApplyMixin:
             apply()
         else:
             tf.cond(is_update, apply, accumulate)
+
+    def _decay_and_update(self, gradient, var, learning_rate):
+        if self.weight_decay is not None and self._use_weight_decay(var):
+            # Keras' decoupled decay (AdamW, Lamb), applied before the step as Keras does.
+            var.assign_sub(
+                var * tf.cast(self.weight_decay, var.dtype) * tf.cast(learning_rate, var.dtype)
+            )
+        self.update_step(gradient, var, learning_rate)
+
+    def _fuses_updates(self):
+        """Whether to run `fused_updates` kernels: asked for, and not on TPU (which compiles
+        the whole step with XLA anyway)."""
+        if not getattr(self, "fused_update", False) or isinstance(
+                self._distribution_strategy, tf.distribute.TPUStrategy):
+            return False
+        if getattr(self, "_fused_step", None) is None:
+            self._fused_step = fused_updates.compile_update(self._FUSED_UPDATE)
+        return True
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -212,6 +169,8 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
         exclude_from_weight_decay: regex patterns of variable paths not decayed.
         global_clipnorm: clip gradients to this global norm before the update
             (the original uses 1.0; `None` disables clipping).
+        fused_update: run each variable's update as one XLA-compiled pass
+            (`fused_updates.google_adam_update`; several times faster on CPU).
         **kwargs: other `keras.optimizers.Optimizer` arguments, e.g.
             `gradient_accumulation_steps`, `name`.
 
@@ -221,6 +180,8 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
     >>> w = keras.Variable([1.0, -1.0], name="kernel")
     >>> opt.apply_gradients([(ops.convert_to_tensor([0.5, 0.5]), w)])
     """
+
+    _FUSED_UPDATE = staticmethod(fused_updates.google_adam_update)
 
     def __init__(
         self,
@@ -232,6 +193,7 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
         exclude_from_weight_decay=DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY,
         global_clipnorm=1.0,
         name="adam_weight_decay",
+        fused_update=True,
         **kwargs,
     ):
         # Keras' own `weight_decay` stays None: the decay is part of our update
@@ -248,6 +210,7 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.exclude_patterns = list(exclude_from_weight_decay or ())
+        self.fused_update = bool(fused_update)
 
     def build(self, var_list):
         if self.built:
@@ -268,6 +231,13 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
         # Embedding gradients arrive as IndexedSlices; the original densifies them too.
         gradient = ops.cast(ops.convert_to_tensor(gradient), dtype)
         lr = ops.cast(learning_rate, dtype)
+        if self._fuses_updates():
+            self._fused_step(
+                fused_updates.local_variable(variable), fused_updates.local_variable(m, variable),
+                fused_updates.local_variable(v, variable), gradient, lr, self.beta_1,
+                self.beta_2, self.epsilon,
+                self.weight_decay_rate if self._decay_flags[index] else None)
+            return
 
         next_m = self.beta_1 * m + (1.0 - self.beta_1) * gradient
         next_v = self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient)
@@ -288,6 +258,7 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
                 "beta_2": self.beta_2,
                 "epsilon": self.epsilon,
                 "exclude_from_weight_decay": list(self.exclude_patterns),
+                "fused_update": self.fused_update,
             }
         )
         return config
@@ -334,7 +305,38 @@ class _PathWeightDecayMixin:
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class PathAdamW(_ReplicaExactApplyMixin, _PathWeightDecayMixin, keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` whose weight-decay exclusions match variable paths."""
+    """`keras.optimizers.AdamW` whose weight-decay exclusions match variable paths.
+
+    With `fused_update` (the default) the decay and the Adam step of each variable run as one
+    XLA-compiled pass (`fused_updates.keras_adamw_update`), Keras' formulas in Keras' order.
+    """
+
+    _FUSED_UPDATE = staticmethod(fused_updates.keras_adamw_update)
+
+    def __init__(self, *args, fused_update=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused_update = bool(fused_update)
+
+    def _decay_and_update(self, gradient, var, learning_rate):
+        if not self._fuses_updates() or self.amsgrad:
+            return super()._decay_and_update(gradient, var, learning_rate)
+        index = self._get_variable_index(var)
+        dtype = var.dtype
+        lr = ops.cast(learning_rate, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        # Keras' alpha, computed on scalars as Keras does.
+        alpha = lr * ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), step)) / (
+            1 - ops.power(ops.cast(self.beta_1, dtype), step))
+        decay = self.weight_decay if (self.weight_decay is not None
+                                      and self._use_weight_decay(var)) else None
+        local = fused_updates.local_variable
+        self._fused_step(
+            local(var), local(self._momentums[index], var), local(self._velocities[index], var),
+            ops.cast(ops.convert_to_tensor(gradient), dtype), lr, alpha, self.beta_1,
+            self.beta_2, self.epsilon, decay)
+
+    def get_config(self):
+        return {**super().get_config(), "fused_update": self.fused_update}
 
 
 if hasattr(keras.optimizers, "Lamb"):
@@ -355,6 +357,7 @@ def create_optimizer(
     weight_decay=0.01,
     clip_norm=1.0,
     gradient_accumulation_steps=None,
+    fused_update=True,
 ):
     """Builds the optimizer selected by `--optimizer`, with the BERT schedule.
 
@@ -370,6 +373,8 @@ def create_optimizer(
         gradient_accumulation_steps: if >= 2, update every that many batches
             with the mean gradient; `num_train_steps`/`num_warmup_steps` then
             count updates, not batches.
+        fused_update: one XLA-compiled pass per variable for "adamw_google" and "adamw"
+            (see fused_updates.py); False runs the op-by-op update.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -391,7 +396,9 @@ def create_optimizer(
         gradient_accumulation_steps=accumulation if accumulation > 1 else None,
     )
     if key == "adamw_google":
-        return AdamWeightDecay(weight_decay_rate=weight_decay, **common)
+        return AdamWeightDecay(weight_decay_rate=weight_decay, fused_update=fused_update, **common)
+    if key == "adamw":
+        common["fused_update"] = fused_update
     cls = PathAdamW if key == "adamw" else PathLamb
     # Keras skips decay entirely when weight_decay is None.
     optimizer = cls(weight_decay=weight_decay or None, epsilon=1e-6, **common)

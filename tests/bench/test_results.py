@@ -62,11 +62,12 @@ def test_markdown_table_marks_skipped_cases():
 
 def test_plans():
     quick = plan(quick=True)
-    assert [(s, m, d, c) for s, m, d, c, _ in quick] == [
-        (s, "bert_base", "float32", [("train", 16)]) for s in SYSTEMS]
+    assert [(s, m, c) for s, m, c, _ in quick] == [
+        (s, "bert_base", [("float32", "train", 16)]) for s in SYSTEMS]
     full = plan(quick=False)
-    assert len(full) == len(SYSTEMS) * len(MODELS) * len(DTYPES)
-    assert all(c == [(m, b) for m in MODES for b in (16, 32)] for _, _, _, c, _ in full)
+    assert len(full) == len(SYSTEMS) * len(MODELS)  # one worker per system and model
+    assert all(c == [(d, m, b) for d in DTYPES for m in MODES for b in (16, 32)]
+               for _, _, c, _ in full)
 
 
 def test_slow_cases_are_estimated_from_the_framework_peak():

@@ -9,6 +9,16 @@ from bench.common import RESULT_PREFIX
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 
 
+@pytest.fixture(autouse=True)
+def keep_dtype_policy():
+    """The workers set Keras' global dtype policy (bfloat16 cases); later tests must not see it."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    yield
+    keras.config.set_dtype_policy(policy)
+
+
 @pytest.fixture
 def tiny_json(tmp_path, tiny_config_dict):
     path = tmp_path / "tiny_config.json"
@@ -23,21 +33,24 @@ def rows_of(capsys):
 
 def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4")):
     module.main(["--model", tiny_json, "--cases", ",".join(cases), "--seq", "16", "--warmup", "1",
-                 "--steps", "2", "--repeats", "2", "--peak_gflops", "100", "--json"])
+                 "--steps", "2", "--repeats", "2", "--peak_gflops", "float32=100,bfloat16=50",
+                 "--json"])
     rows = rows_of(capsys)
-    assert [f"{r['mode']}:{r['batch']}" for r in rows] == list(cases)
+    assert [f"{r['mode']}:{r['batch']}" + (":bfloat16" if r["dtype"] == "bfloat16" else "")
+            for r in rows] == list(cases)
     for r in rows:
         assert SCHEMA_KEYS <= set(r)
         assert r["examples_per_s"] > 0 and r["mfu"] > 0
-        assert r["seq"] == 16 and r["dtype"] == "float32" and r["steps_measured"] == 2
+        assert r["seq"] == 16 and r["steps_measured"] == 2
     return rows
 
 
 def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys):
     from bench import bert_tf_step
 
-    rows = smoke(bert_tf_step, tiny_json, capsys)
+    rows = smoke(bert_tf_step, tiny_json, capsys, cases=("train:4", "infer:4", "train:4:bfloat16"))
     assert rows[0]["system"] == "bert_tf" and "Trainer loop" in rows[0]["settings"]
+    assert "mixed_bfloat16" in rows[2]["settings"] and "mixed" not in rows[0]["settings"]
 
 
 def test_hf_torch_worker(tiny_json, capsys):
@@ -54,3 +67,16 @@ def test_keras_hub_worker(tiny_json, capsys):
 
     rows = smoke(peers_keras_hub, tiny_json, capsys, cases=("train:4",))
     assert rows[0]["system"] == "keras_hub"
+
+
+def test_worker_cases_grouped_by_dtype():
+    import argparse
+
+    from bench.common import cases
+
+    args = argparse.Namespace(dtype="float32,bfloat16", mode="train", batch="16,32", cases=None)
+    assert cases(args) == [("float32", "train", 16), ("float32", "train", 32),
+                           ("bfloat16", "train", 16), ("bfloat16", "train", 32)]
+    args.cases = "infer:32:bfloat16,train:16:float32,train:16"
+    assert cases(args) == [("float32", "train", 16), ("float32", "train", 16),
+                           ("bfloat16", "infer", 32), ("bfloat16", "train", 16)]

@@ -259,3 +259,24 @@ def test_mirrored_strategy_matches_single_device_with_clipping_and_accumulation(
     assert len(diffs) == 6
     for key, diff in diffs.items():
         assert diff < 1e-5, f"{key}: 2 replicas differ from 1 device by {diff}"
+
+
+@pytest.mark.parametrize("name", ["adamw_google", "adamw"])
+def test_fused_update_matches_the_op_by_op_update(name):
+    """The XLA-fused update (the default) follows the op-by-op formulas to float32 rounding,
+    through warmup, clipping, decay and exclusions, and the bias correction of Keras' AdamW."""
+    steps = 8
+    grads = gradient_sequence(steps, seed=11)
+    fused, plain = make_variables(5), make_variables(5)
+    opt_fused = create_optimizer(name, 0.05, 10, 2)
+    opt_plain = create_optimizer(name, 0.05, 10, 2, fused_update=False)
+    assert opt_fused.fused_update and opt_fused.get_config()["fused_update"]
+    for step in range(steps):
+        opt_fused.apply(grads[step], fused)
+        opt_plain.apply(grads[step], plain)
+        for a, b, path in zip(values(fused), values(plain), PATHS):
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7, err_msg=f"{path} step {step}")
+    assert not all(np.array_equal(a, b) for a, b in zip(values(fused), values(make_variables(5))))
+    assert opt_fused._fused_step is not None and getattr(opt_plain, "_fused_step", None) is None
+    restored = type(opt_fused).from_config(opt_fused.get_config())
+    assert restored.fused_update
