@@ -11,8 +11,8 @@ float32 training at batch 16 for the three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): BERT-base 1 warm-up step (it traces)
 then 1 timed step (`--quick`: 2, best counts); MiniLM 1 warm-up and 2 timed steps, best counts. A case
-whose estimated time (its FLOPs at half its framework's measured peak for that dtype, over its
-steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
+whose estimated time (its FLOPs at half its framework's slowest measured matmul shape for that
+dtype, over its steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
 Environment: bert_tf runs as it ships: importing it turns on TF's BFC CPU allocator and oneDNN
 (bert_tf/__init__.py). keras-hub runs with TF's documented CPU switch `TF_ENABLE_ONEDNN_OPTS=1`
@@ -61,11 +61,14 @@ def plan(quick, systems=SYSTEMS, models=MODELS, dtypes=DTYPES, batches=(16, 32))
 
 
 def estimate_case_s(system, model, dtype, mode, batch, steps, peak_details):
-    """Seconds a case should take at half its framework's measured peak (None if unknown)."""
+    """Seconds a case should take at half its framework's slowest measured matmul shape (a
+    model uses them all: torch bf16 ran 20 GFLOP/s through `linear` but 0.9 through `matmul`
+    on an AVX2 CPU); None if unknown."""
     by_dtype = peak_details.get(FRAMEWORK[system], {}).get(dtype)
     if not by_dtype or not by_dtype.get("gflops"):
         return None
-    step_s = step_flops(model_config(model), 128, batch, mode) / (0.5 * by_dtype["gflops"] * 1e9)
+    rate = min([g for g in (by_dtype.get("shapes") or {}).values() if g] or [by_dtype["gflops"]])
+    step_s = step_flops(model_config(model), 128, batch, mode) / (0.5 * rate * 1e9)
     return step_s * (steps["warmup"] + steps["steps"])
 
 

@@ -77,3 +77,12 @@ def test_slow_cases_are_estimated_from_the_framework_peak():
     fast = estimate_case_s("bert_tf", "bert_base", "float32", "train", 16, steps, details)
     assert slow > 1000 > fast > 0
     assert estimate_case_s("keras_hub", "bert_base", "bfloat16", "train", 16, steps, details) is None
+
+
+def test_estimate_uses_the_slowest_measured_shape():
+    # torch bf16 on an AVX2 CPU: `linear` 20 GFLOP/s, plain matmul 0.9; the model uses both.
+    details = {"torch": {"bfloat16": {"gflops": 20.0, "shapes": {"1024x1024x1024": 0.9,
+                                                                 "linear 1024x1024x1024": 20.0}}}}
+    steps = {"warmup": 1, "steps": 1}
+    estimate = estimate_case_s("hf_torch", "bert_base", "bfloat16", "infer", 16, steps, details)
+    assert estimate > 240  # skipped under the default --max_case_s
