@@ -18,14 +18,8 @@ def gelu_tanh(x):
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 def gelu_exact(x):
-    """GELU, exact erf form (HF/PyTorch `gelu`): `0.5 * x * erfc(-x / sqrt(2))`.
-
-    The ops of `tf.nn.gelu(x, approximate=False)` with the sign folded into the constant
-    (`x * -c` rather than `-x * c`): bit-identical values and gradients, one elementwise pass
-    fewer in each direction.
-    """
-    x = ops.convert_to_tensor(x)
-    return 0.5 * x * ops.erfc(x * ops.cast(-0.7071067811865476, x.dtype))
+    """GELU, exact erf form (HF/PyTorch `gelu`)."""
+    return ops.gelu(x, approximate=False)
 
 
 ACTIVATIONS = {
