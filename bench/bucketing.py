@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 
-from bench.common import cores, load_average, measure, worker_parser
+from bench.common import cores, emit_json, load_average, measure, worker_parser
 
 
 def write_pairs(path, config, examples, seq, low=40, high=60, seed=0):
@@ -101,10 +101,6 @@ def run(args) -> dict:
 
 
 def main(argv=None):
-    import json
-
-    from bench.common import RESULT_PREFIX
-
     parser = worker_parser(__doc__.split("\n")[0])
     # Enough warm-up batches that both bucket shapes (48 and 64 tokens) are built before timing.
     parser.set_defaults(model="minilm", batch="32", mode="train,infer", warmup=4, steps=6, repeats=3)
@@ -113,9 +109,7 @@ def main(argv=None):
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     args = parser.parse_args(argv)
-    result = run(args)
-    if args.json:
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
+    emit_json(run(args), args)
     return 0
 
 

@@ -195,6 +195,13 @@ def result_row(system: str, args, mode: str, batch: int, timing: dict, settings:
     return row
 
 
+def emit_json(result, args=None):
+    """Prints the one-line JSON result `bench.run_all` reads (with `--json`, or always when
+    `args` is None)."""
+    if args is None or getattr(args, "json", False):
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
 def finish(row: dict, args, config: dict) -> dict:
     """Adds achieved GFLOP/s (and MFU given a peak), prints the row; JSON line with --json."""
     from bench.flops import mfu, step_flops
@@ -209,6 +216,5 @@ def finish(row: dict, args, config: dict) -> dict:
           f"{row['mean_examples_per_s']:.2f}), {row['achieved_gflops']:.1f} GFLOP/s{mfu_text}, "
           f"first step {row['first_step_s']:.1f} s, {row['steps_measured']} timed steps, "
           f"load {row['load_average']} | {row['settings']}", flush=True)
-    if getattr(args, "json", False):
-        print(RESULT_PREFIX + json.dumps(row), flush=True)
+    emit_json(row, args)
     return row

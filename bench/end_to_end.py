@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import RESULT_PREFIX, cores, load_average, minilm_dir
+from bench.common import RESULT_PREFIX, cores, emit_json, load_average, minilm_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = ("negative", "neutral", "positive")
@@ -102,7 +102,7 @@ def hf_worker(args):
             predictions.append(model(**batch).logits.argmax(-1).numpy())
     accuracy = float((np.concatenate(predictions) == np.array(dev_y)).mean())
     model.save_pretrained(os.path.join(args.output_dir, "final_model"))
-    print(RESULT_PREFIX + json.dumps({"eval_accuracy": accuracy, "train_steps": steps}), flush=True)
+    emit_json({"eval_accuracy": accuracy, "train_steps": steps})
 
 
 def bert_tf_command(data_dir, output_dir, epochs, bucket):
@@ -175,9 +175,7 @@ def main(argv=None):
     if args.worker:
         hf_worker(args)
         return 0
-    result = run(args)
-    if args.json:
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
+    emit_json(run(args), args)
     return 0
 
 

@@ -295,8 +295,8 @@ def main(argv=None):
         return 0
 
     started = time.perf_counter()
-    env = worker_env(args.jemalloc)
     envs = {name: worker_env(args.jemalloc, name) for name in SYSTEM_TF_ENV}
+    env = envs["bert_tf"]  # for the machine record (LD_PRELOAD is the same in all)
     results = {"kind": "quick" if args.quick else "full", "peak_gflops": {}, "runs": [],
                "skipped": [], "errors": [], "load_average_start": load_average(),
                "machine": {"cores": cores(), "cpu": platform.processor() or platform.machine(),
