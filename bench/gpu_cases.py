@@ -130,3 +130,25 @@ def row(system, case, timing, settings, tiny=False, **extra):
     out.update(settings=settings, **extra)
     return out
 
+
+def run_cases(system, keys, run_case, deadline):
+    """Runs `run_case(case)` for each selected case, printing a line and a JSON row each; a case
+    past `deadline` is listed as skipped, one that raises as failed, and the rest still run."""
+    import time
+
+    from bench.common import emit_json
+
+    for case in select(keys):
+        if time.monotonic() > deadline:
+            emit_json({"skipped": case.key, "system": system, "why": "deadline"})
+            continue
+        try:
+            result = run_case(case)
+        except Exception as e:  # one failed case must not lose the others
+            emit_json({"failed": case.key, "system": system,
+                       "error": f"{type(e).__name__}: {e}"[:500]})
+            continue
+        print(f"{system} {case.key} b{result['batch']} s{result['seq']}: "
+              f"{result['examples_per_s']:.1f} seq/s, {result['achieved_tflops']:.1f} TFLOP/s, "
+              f"first step {result['first_step_s']:.1f} s", flush=True)
+        emit_json(result)

@@ -23,7 +23,8 @@ os.environ["KERAS_BACKEND"] = "jax"
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
 
 from bench.common import emit_json  # noqa: E402
-from bench.gpu_cases import config_of, row, select, shape_of, synthetic_inputs, time_steps  # noqa: E402
+from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inputs,
+                              time_steps)  # noqa: E402
 
 POLICY = {"mixed": "mixed_bfloat16", "fp16": "mixed_float16", "tf32": "float32"}
 FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -187,20 +188,8 @@ def main(argv=None):
         emit_json({"check": check(args.check)})
     if not args.no_peak:
         emit_json({"peak_tflops": {"jax": matmul_peak(256 if args.tiny else 8192)}})
-    for case in select(args.cases):
-        if time.monotonic() > deadline:
-            emit_json({"skipped": case.key, "system": "bert_tf_keras_jax", "why": "deadline"})
-            continue
-        try:
-            result = run_case(case, args.tiny, deadline)
-        except Exception as e:  # one failed case must not lose the others
-            emit_json({"failed": case.key, "system": "bert_tf_keras_jax",
-                       "error": f"{type(e).__name__}: {e}"[:500]})
-            continue
-        print(f"bert_tf_keras_jax {case.key} b{result['batch']} s{result['seq']}: "
-              f"{result['examples_per_s']:.1f} seq/s, {result['achieved_tflops']:.1f} TFLOP/s, "
-              f"first step {result['first_step_s']:.1f} s", flush=True)
-        emit_json(result)
+    run_cases("bert_tf_keras_jax", args.cases,
+              lambda case: run_case(case, args.tiny, deadline), deadline)
     return 0
 
 

@@ -14,7 +14,8 @@ import argparse
 import time
 
 from bench.common import emit_json
-from bench.gpu_cases import config_of, row, select, shape_of, synthetic_inputs, time_steps
+from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inputs,
+                              time_steps)
 
 
 def hf_model(case, config, device):
@@ -142,20 +143,8 @@ def main(argv=None):
     deadline = time.monotonic() + args.deadline_s
     if not args.no_peak:
         emit_json({"peak_tflops": {"torch": matmul_peak(args.device, 256 if args.tiny else 8192)}})
-    for case in select(args.cases):
-        if time.monotonic() > deadline:
-            emit_json({"skipped": case.key, "system": "hf_torch", "why": "deadline"})
-            continue
-        try:
-            result = run_case(case, args.tiny, deadline, args.device)
-        except Exception as e:  # one failed case must not lose the others
-            emit_json({"failed": case.key, "system": "hf_torch",
-                       "error": f"{type(e).__name__}: {e}"[:500]})
-            continue
-        print(f"hf_torch {case.key} b{result['batch']} s{result['seq']}: "
-              f"{result['examples_per_s']:.1f} seq/s, {result['achieved_tflops']:.1f} TFLOP/s, "
-              f"first step {result['first_step_s']:.1f} s", flush=True)
-        emit_json(result)
+    run_cases("hf_torch", args.cases,
+              lambda case: run_case(case, args.tiny, deadline, args.device), deadline)
     return 0
 
 
