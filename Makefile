@@ -52,11 +52,11 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Full bench (< 20 min on an idle 2-core machine): table on stdout, bench/results.json.
+# Full bench (25.5 min on an idle 2-core machine in stop 12): table on stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
-# Only the peak and BERT-base float32 training at batch 16 for the three systems (< 6 min).
+# Only the peak and BERT-base float32 training at batch 16 for the three systems (4.8 min there).
 bench-quick: $(BENCH_STAMP)
 	$(PY) -m bench.run_all --quick
 
