@@ -112,7 +112,8 @@ def time_steps(step, batch, deadline, warmup=2, target_s=4.0, repeats=3):
         if time.monotonic() > deadline:
             break
     best = min(chunks)
-    return {"examples_per_s": batch / best, "mean_examples_per_s": batch * len(chunks) / sum(chunks),
+    return {"examples_per_s": batch / best,
+            "mean_examples_per_s": batch * len(chunks) / sum(chunks),
             "step_ms": 1e3 * best, "steps_measured": per_chunk * len(chunks),
             "first_step_s": warm[0]}
 

@@ -55,7 +55,8 @@ def run_case(case, tiny, deadline, device):
     features = {"input_ids": data["input_word_ids"], "attention_mask": data["input_mask"],
                 "token_type_ids": data["input_type_ids"]}
     if case.task == "squad":
-        targets = {"start_positions": data["start_positions"], "end_positions": data["end_positions"]}
+        targets = {"start_positions": data["start_positions"],
+                   "end_positions": data["end_positions"]}
     elif case.task == "classify":
         targets = {"labels": data["labels"]}
     model = hf_model(case, config, device)
