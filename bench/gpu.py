@@ -21,14 +21,11 @@ the largest differences at float32 (highest precision), TF32 and mixed_bfloat16.
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 
-from bench.common import RESULT_PREFIX
 from bench.flops import step_flops
 from bench.gpu_cases import NVIDIA_HARDWARE, config_of, select, shape_of
+from bench.run_all import run_json_worker, write_results
 
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results_gpu.json")
 CHECK_CONFIG = dict(vocab_size=4096, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
@@ -65,28 +62,13 @@ def make_check(directory, batch=4, seq=64):
 
 
 def run_worker(module, extra, timeout_s):
-    """Runs one worker, echoing its output; returns its JSON lines."""
+    """Runs one worker (`bench.run_all.run_json_worker`); its JSON lines, plus a problem entry
+    if it failed or timed out."""
     command = [sys.executable, "-m", module, *extra]
     print("$", " ".join(command), flush=True)
-    results = []
-    try:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
-        start = time.monotonic()
-        for line in proc.stdout:
-            if line.startswith(RESULT_PREFIX):
-                results.append(json.loads(line[len(RESULT_PREFIX):]))
-            elif "BENCH_JSON" not in line:
-                print("  " + line.rstrip()[:300], flush=True)
-            if time.monotonic() - start > timeout_s:
-                proc.kill()
-                results.append({"failed": module, "error": f"killed after {timeout_s:.0f} s"})
-                break
-        proc.wait()
-        if proc.returncode not in (0, None, -9):
-            results.append({"failed": module, "error": f"exit status {proc.returncode}"})
-    except OSError as e:
-        results.append({"failed": module, "error": str(e)})
+    results, error = run_json_worker(command, dict(os.environ), int(timeout_s))
+    if error:
+        results.append({"failed": module, "error": error})
     return results
 
 
@@ -135,15 +117,6 @@ def table(result):
     return "\n".join(lines)
 
 
-def write_atomic(path, payload):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".results_gpu.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--make_check", default=None, help="write the numerics check here (TF)")
@@ -174,7 +147,7 @@ def main(argv=None):
     result["flops_per_example"] = {
         c.key: step_flops(config_of(c, args.tiny), shape_of(c, args.tiny)[1], 1, c.mode)
         for c in select(args.cases)}
-    write_atomic(args.output, result)
+    write_results(args.output, result)
     print(table(result))
     print("peak TFLOP/s:", json.dumps(result["peak_tflops"]))
     if result["check"]:

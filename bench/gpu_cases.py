@@ -14,10 +14,9 @@ NVIDIA's batch sizes and software are theirs; the reference gives their throughp
 """
 
 import dataclasses
-import math
 from typing import Optional
 
-from bench.common import BERT_BASE
+from bench.common import BERT_BASE, measure, synthetic_batch
 
 BERT_LARGE = dict(BERT_BASE, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                   intermediate_size=4096)
@@ -77,45 +76,21 @@ def shape_of(case, tiny=False):
 
 
 def synthetic_inputs(config, batch, seq, seed=0):
-    """NumPy batch: ids, full mask, sentence-pair types, class labels and span positions."""
+    """`bench.common.synthetic_batch` (ids, full mask, pair types, class labels) plus random
+    span positions for the SQuAD head."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    low = min(1000, config["vocab_size"] // 2)
-    ids = rng.integers(low, config["vocab_size"], size=(batch, seq), dtype=np.int32)
-    types = np.zeros((batch, seq), np.int32)
-    types[:, seq // 2:] = 1
-    return {"input_word_ids": ids, "input_mask": np.ones((batch, seq), np.int32),
-            "input_type_ids": types,
-            "labels": rng.integers(0, 2, size=(batch,), dtype=np.int32),
-            "start_positions": rng.integers(0, seq, size=(batch,), dtype=np.int32),
-            "end_positions": rng.integers(0, seq, size=(batch,), dtype=np.int32)}
+    data = synthetic_batch(config, batch, seq, seed)
+    rng = np.random.default_rng(seed + 1)
+    data["start_positions"] = rng.integers(0, seq, size=(batch,), dtype=np.int32)
+    data["end_positions"] = rng.integers(0, seq, size=(batch,), dtype=np.int32)
+    return data
 
 
-def time_steps(step, batch, deadline, warmup=2, target_s=4.0, repeats=3):
-    """Times `step(n)` (runs n steps and waits for the device): `warmup` single steps (the first
-    compiles), then `repeats` chunks sized to take about `target_s / repeats` each; the best
-    chunk counts. Stops early at `deadline` (time.monotonic())."""
-    import time
-
-    warm = []
-    for _ in range(warmup):
-        start = time.perf_counter()
-        step(1)
-        warm.append(time.perf_counter() - start)
-    per_chunk = max(1, int(math.ceil(target_s / repeats / max(warm[-1], 1e-4))))
-    chunks = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step(per_chunk)
-        chunks.append((time.perf_counter() - start) / per_chunk)
-        if time.monotonic() > deadline:
-            break
-    best = min(chunks)
-    return {"examples_per_s": batch / best,
-            "mean_examples_per_s": batch * len(chunks) / sum(chunks),
-            "step_ms": 1e3 * best, "steps_measured": per_chunk * len(chunks),
-            "first_step_s": warm[0]}
+def time_steps(step, batch):
+    """`bench.common.measure` with GPU-sized chunks: two warm-up steps (the first compiles),
+    then three chunks of about 4/3 s each; the best counts."""
+    return measure(step, batch, warmup=2, steps=10 ** 6, repeats=3, budget_s=4.0)
 
 
 def row(system, case, timing, settings, tiny=False, **extra):

@@ -63,7 +63,7 @@ def build_model(case, config):
     return SpanModel(), loss
 
 
-def run_case(case, tiny, deadline):
+def run_case(case, tiny):
     import jax
     import keras
     import numpy as np
@@ -114,7 +114,7 @@ def run_case(case, tiny, deadline):
             if not np.isfinite(float(loss)):
                 raise FloatingPointError(f"{case.key}: loss {float(loss)}")
 
-    timing = time_steps(step, batch_size, deadline)
+    timing = time_steps(step, batch_size)
     settings = (f"keras {keras.__version__} (JAX backend) / jax {jax.__version__}, "
                 f"{jax.devices()[0].device_kind}, policy {POLICY[case.precision]}, "
                 f"jit (XLA) whole step, matmul precision tensorfloat32"
@@ -182,14 +182,13 @@ def main(argv=None):
     parser.add_argument("--check", default=None, help="folder from `bench.gpu --make_check`")
     parser.add_argument("--no_peak", action="store_true")
     args = parser.parse_args(argv)
-    started = time.monotonic()
-    deadline = started + args.deadline_s
+    deadline = time.monotonic() + args.deadline_s
     if args.check:
         emit_json({"check": check(args.check)})
     if not args.no_peak:
         emit_json({"peak_tflops": {"jax": matmul_peak(256 if args.tiny else 8192)}})
     run_cases("bert_tf_keras_jax", args.cases,
-              lambda case: run_case(case, args.tiny, deadline), deadline)
+              lambda case: run_case(case, args.tiny), deadline)
     return 0
 
 

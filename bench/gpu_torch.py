@@ -42,7 +42,7 @@ def hf_model(case, config, device):
     return model.to(device)
 
 
-def run_case(case, tiny, deadline, device):
+def run_case(case, tiny, device):
     import torch
     import transformers
 
@@ -98,7 +98,7 @@ def run_case(case, tiny, deadline, device):
                 raise FloatingPointError(f"{case.key}: loss {loss.item()}")
             sync()
 
-    timing = time_steps(step, batch_size, deadline)
+    timing = time_steps(step, batch_size)
     name = torch.cuda.get_device_name() if device_type == "cuda" else "cpu"
     settings = (f"torch {torch.__version__} / transformers {transformers.__version__}, {name}, "
                 f"{model.config._attn_implementation} attention, eager, "
@@ -145,7 +145,7 @@ def main(argv=None):
     if not args.no_peak:
         emit_json({"peak_tflops": {"torch": matmul_peak(args.device, 256 if args.tiny else 8192)}})
     run_cases("hf_torch", args.cases,
-              lambda case: run_case(case, args.tiny, deadline, args.device), deadline)
+              lambda case: run_case(case, args.tiny, args.device), deadline)
     return 0
 
 

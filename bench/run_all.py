@@ -110,7 +110,8 @@ def run_json_worker(cmd, env, timeout):
         else:
             out_lines.append(line)
     for line in out_lines:
-        if line.startswith(("bert_tf ", "keras_hub ", "hf_torch ", "bucketing ", "end-to-end ")):
+        if line.startswith(("bert_tf ", "keras_hub ", "hf_torch ", "bucketing ", "end-to-end ",
+                                 "bert_tf_keras_jax ")):
             print("  " + line, flush=True)
     if proc.returncode:
         tail = "\n".join(proc.stderr.strip().splitlines()[-6:])

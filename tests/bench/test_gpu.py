@@ -70,6 +70,17 @@ def test_keras_jax_worker_loads_tf_weights_and_matches_tf(tmp_path):
     assert "policy mixed_bfloat16" in runs[1]["settings"]
 
 
+def test_driver_runs_a_worker_and_writes_the_results(tmp_path, capsys):
+    output = tmp_path / "results_gpu.json"
+    gpu.main(["--systems", "torch", "--tiny", "--device", "cpu", "--cases", "base_infer:fp16",
+              "--output", str(output)])
+    result = json.loads(output.read_text())
+    assert [(r["system"], r["case"]) for r in result["runs"]] == [("hf_torch", "base_infer")]
+    assert result["problems"] == [] and result["tiny"] is True
+    assert set(result["peak_tflops"]) == {"torch"}
+    assert "base_infer:fp16" in capsys.readouterr().out
+
+
 def test_collect_computes_mfu_and_ratios_and_the_table_shows_nvidia():
     def run(system, case, precision, per_s, tflops, nvidia=None):
         return {"system": system, "case": case, "precision": precision, "batch": 8, "seq": 128,
