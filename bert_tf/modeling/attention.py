@@ -21,6 +21,8 @@ class BertSelfAttention(keras.layers.Layer):
     Returns the per-head contexts merged back to [batch, seq, H]; the output projection and
     residual LayerNorm live in `BertTransformerBlock`, as in Google's variable layout.
     Scores are scaled by 1/sqrt(head_size) after the product, masked, and softmaxed in float32.
+    `query` (default: `x`) gives the positions that attend, e.g. `x[:, :1]` when only [CLS]'s
+    output is needed; keys and values always come from all of `x`.
 
     Args:
         num_heads: attention heads A.
@@ -58,21 +60,24 @@ class BertSelfAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, seq, self.num_heads, self.head_size))
         return ops.transpose(x, perm)
 
-    def call(self, x, mask_bias, training=False):
-        # x: [batch, seq, H]; mask_bias: [batch, 1, 1, seq] float32 additive bias.
+    def call(self, x, mask_bias, training=False, query=None):
+        # x: [batch, seq, H]; mask_bias: [batch, 1, 1, seq] float32 additive bias;
+        # query: [batch, q_seq, H] (default x) -> output [batch, q_seq, H].
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        q = self._split_heads(self.query(x), batch, seq)
+        query = x if query is None else query
+        q_seq = ops.shape(query)[1]
+        q = self._split_heads(self.query(query), batch, q_seq)
         # K^T straight from the projection ([batch, A, D, seq]): one transpose, and a plain
         # batched matmul, which is faster on CPU than the transposed-operand form (same values).
         k_t = self._split_heads(self.key(x), batch, seq, perm=(0, 2, 3, 1))
         v = self._split_heads(self.value(x), batch, seq)
-        scores = ops.matmul(q, k_t)  # [batch, A, seq, seq]
+        scores = ops.matmul(q, k_t)  # [batch, A, q_seq, seq]
         scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(float(self.head_size)))
         probs = ops.softmax(scores + ops.cast(mask_bias, "float32"), axis=-1)
         probs = self.dropout(ops.cast(probs, self.compute_dtype), training=training)
-        context = ops.matmul(probs, v)  # [batch, A, seq, D]
+        context = ops.matmul(probs, v)  # [batch, A, q_seq, D]
         context = ops.transpose(context, (0, 2, 1, 3))
-        return ops.reshape(context, (batch, seq, self.num_heads * self.head_size))
+        return ops.reshape(context, (batch, q_seq, self.num_heads * self.head_size))
 
     def compute_output_shape(self, input_shape, mask_shape=None):
         return input_shape

@@ -58,10 +58,11 @@ class BertClassifier(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        outputs = self.encoder(inputs, training=training)
         if self.pooling == "cls":
-            pooled = outputs["pooled_output"]
+            # The last block runs for [CLS] only: same logits, about 1/L less encoder work.
+            pooled = self.encoder(inputs, training=training, pooled_only=True)["pooled_output"]
         else:
+            outputs = self.encoder(inputs, training=training)
             pooled = masked_mean(outputs["sequence_output"], inputs["input_mask"])
         return self.head(pooled, training=training)  # [batch, num_labels] float32
 

@@ -20,6 +20,8 @@ class BertEncoder(keras.Model):
     `input_type_ids` (seq up to `max_position_embeddings`).
     Outputs: a dict with `sequence_output` [batch, seq, H], `pooled_output` [batch, H] and
     `encoder_outputs` (a list of L tensors [batch, seq, H], one per transformer block).
+    `encoder(inputs, pooled_only=True)` returns only `pooled_output`, computing the last block
+    for [CLS] alone (same values, less work: what a [CLS]-pooled classifier needs).
 
     Args:
         config: a `BertConfig` (or a dict of its fields).
@@ -65,13 +67,18 @@ class BertEncoder(keras.Model):
         self.pooler.build(hidden)
         self.built = True
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, pooled_only=False):
         word_ids = inputs["input_word_ids"]
         type_ids = inputs["input_type_ids"]
         mask_bias = attention_mask_bias(inputs["input_mask"])  # [batch, 1, 1, seq]
         x = ops.cast(self.embeddings(word_ids, type_ids, training=training), self.compute_dtype)
         encoder_outputs = []
-        for block in self.transformer_layers:
+        last = len(self.transformer_layers) - 1
+        for i, block in enumerate(self.transformer_layers):
+            if pooled_only and i == last:
+                # Only [CLS] of the last block reaches the pooler: [batch, 1, H].
+                return {"pooled_output": self.pooler(block(x, mask_bias, training=training,
+                                                           first_token_only=True))}
             x = block(x, mask_bias, training=training)
             encoder_outputs.append(x)
         return {

@@ -13,6 +13,11 @@ class BertTransformerBlock(keras.layers.Layer):
     `attention/output/dense`, `attention/output/LayerNorm`, `intermediate/dense`,
     `output/dense`, `output/LayerNorm`.
 
+    With `first_token_only=True` the block returns only position 0 ([batch, 1, H]): every
+    position still serves as key and value, but the query, output projection, feed-forward
+    and LayerNorms run for [CLS] alone. The values equal the full block's position 0; a
+    [CLS]-pooled classifier uses this for its last block and skips most of that block's work.
+
     Args:
         hidden_size: width H.
         num_heads: attention heads; must divide H.
@@ -67,9 +72,13 @@ class BertTransformerBlock(keras.layers.Layer):
         self.output_layer_norm.build(input_shape)
         self.built = True
 
-    def call(self, x, mask_bias, training=False):
-        # x: [batch, seq, H] -> [batch, seq, H]
-        context = self.attention(x, mask_bias, training=training)
+    def call(self, x, mask_bias, training=False, first_token_only=False):
+        # x: [batch, seq, H] -> [batch, seq, H] ([batch, 1, H] with first_token_only)
+        keys = x
+        if first_token_only:
+            x = x[:, :1, :]
+        context = self.attention(keys, mask_bias, training=training,
+                                 query=x if first_token_only else None)
         attended = self.dropout(self.attention_output(context), training=training)
         x = self.attention_layer_norm(x + attended)
         x = keras.ops.cast(x, self.compute_dtype)

@@ -1,0 +1,78 @@
+"""Trainer tracing on length-bucketed data: batches of many lengths, few traces.
+
+A retrace costs about 2 s for MiniLM, and bucketed eval batches come in up to
+max_seq_length / 8 lengths, so tracing once per length made eval several times slower than
+its arithmetic. These tests run the real Trainer on a tiny classifier.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.modeling import BertClassifier, BertConfig
+from bert_tf.training.fine_tune import _loss_fn
+from bert_tf.training.optimization import create_optimizer
+from bert_tf.training.trainer import LoopConfig, Trainer
+
+LENGTHS = (8, 16, 24, 40, 32)
+
+
+def _batch(config, batch, seq, seed):
+    rng = np.random.default_rng(seed)
+    mask = np.ones((batch, seq), np.int32)
+    mask[0, seq // 2:] = 0  # one padded row per batch
+    features = {"input_word_ids": rng.integers(5, config["vocab_size"], (batch, seq)).astype(np.int32),
+                "input_mask": mask, "input_type_ids": np.zeros((batch, seq), np.int32)}
+    return features, rng.integers(0, 2, (batch,)).astype(np.int32), np.ones((batch,), np.float32)
+
+
+def _dataset(config, batch, lengths, repeat=False):
+    """Batches of the given lengths, with a [batch, None] element spec as bucketing gives."""
+    batches = [_batch(config, batch, seq, i) for i, seq in enumerate(lengths)]
+
+    def gen():
+        while True:
+            yield from batches
+            if not repeat:
+                return
+
+    ids = tf.TensorSpec([batch, None], tf.int32)
+    spec = ({"input_word_ids": ids, "input_mask": ids, "input_type_ids": ids},
+            tf.TensorSpec([batch], tf.int32), tf.TensorSpec([batch], tf.float32))
+    return tf.data.Dataset.from_generator(gen, output_signature=spec), batches
+
+
+def _trainer(config, tmp_path, batch=4, steps=10):
+    bert_config = BertConfig.from_dict(config)
+    return Trainer(
+        tf.distribute.OneDeviceStrategy("/cpu:0"),
+        build_model=lambda: BertClassifier(bert_config, num_labels=2).ensure_built(),
+        build_optimizer=lambda: create_optimizer("adamw", 1e-3, steps, 1, weight_decay=0.01,
+                                                 clip_norm=None),
+        loss_fn=_loss_fn(False), output_dir=str(tmp_path),
+        config=LoopConfig(train_batch_size=batch, num_train_steps=steps, log_every_steps=5,
+                          save_checkpoints_steps=100))
+
+
+def test_predict_over_many_lengths_traces_at_most_twice(tiny_config_dict, tmp_path):
+    trainer = _trainer(tiny_config_dict, tmp_path)
+    dataset, batches = _dataset(tiny_config_dict, 4, LENGTHS)
+    logits, labels, _ = trainer.predict(dataset)
+    assert trainer._predict_step.experimental_get_tracing_count() <= 2
+    want = np.concatenate([trainer.model(f, training=False).numpy() for f, _, _ in batches])
+    assert logits.shape == (4 * len(LENGTHS), 2)
+    assert np.abs(logits - want).max() <= 1e-5
+    assert (labels == np.concatenate([b[1] for b in batches])).all()
+
+
+def test_train_loop_over_many_lengths_traces_once_and_learns(tiny_config_dict, tmp_path):
+    trainer = _trainer(tiny_config_dict, tmp_path, steps=10)
+    before = [v.numpy().copy() for v in trainer.model.trainable_variables]
+    lines = []
+    trainer.train(lambda ctx, skip: _dataset(tiny_config_dict, 4, LENGTHS, repeat=True)[0],
+                  log=lines.append)
+    assert trainer.global_step == 10
+    assert trainer._train_loop.experimental_get_tracing_count() == 1
+    changed = [not np.array_equal(a, v.numpy())
+               for a, v in zip(before, trainer.model.trainable_variables)]
+    assert all(changed), "every variable (the pooler included) gets an update"
+    assert len(lines) == 2 and lines[-1].startswith("step 10/10")
