@@ -68,10 +68,17 @@ def test_readme_command_line_writes_test_results_in_input_order(readme_run):
     probs = np.array([[float(v) for v in line.split("\t")] for line in lines])
     assert probs.shape == (N_TEST, 2)
     assert np.all(probs > 0) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    # A repeated row gets its source's probabilities, to float32 rounding: a [CLS]-pooled
+    # model's last block runs on a few rows, where oneDNN's result can depend on the row's
+    # place in the batch in the last bit (observed 4e-8).
     for row, source in TEST_DUPLICATES.items():
-        assert lines[row] == lines[source], "a repeated test row got other probabilities"
-    # Different inputs give different outputs, so the equalities above are not trivial.
-    assert len({lines[i] for i in range(N_TEST)}) == N_TEST - len(TEST_DUPLICATES)
+        assert np.abs(probs[row] - probs[source]).max() <= 1e-6, \
+            "a repeated test row got other probabilities"
+    # Different inputs give clearly different outputs, so the matches above are not trivial.
+    distinct = [i for i in range(N_TEST) if i not in TEST_DUPLICATES]
+    gaps = [np.abs(probs[i] - probs[j]).max() for i in distinct for j in distinct if i < j]
+    print("smallest gap between distinct rows:", min(gaps))
+    assert min(gaps) > 1e-5
 
 
 def test_readme_command_line_writes_the_original_tf_records(readme_run, mrpc_dir):
