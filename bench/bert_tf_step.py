@@ -120,7 +120,8 @@ def run(args) -> list:
                 rows.append(finish(result_row("bert_tf", args, mode, batch, timing,
                                               settings(args, runtime),
                                               weights="real" if weights else "random",
-                                              xla=bool(args.xla)), args, config_dict))
+                                              xla=bool(args.xla), pooling=args.pooling),
+                                   args, config_dict))
     return rows
 
 

@@ -120,11 +120,15 @@ def run_json_worker(cmd, env, timeout):
 
 
 def add_mfu(rows, peak):
+    """Sets each row's `mfu` (model FLOPs, the same count for every system) and, for bert_tf's
+    [CLS]-pooled rows, `executed_utilisation` (the FLOPs its [CLS]-only last block runs)."""
     for row in rows:
         config = model_config(row["model"]) if row["model"] in MODELS else None
         if config:
-            row["mfu"] = mfu(config, row["seq"], row["mode"], row["examples_per_s"],
-                             peak.get(row["dtype"]))
+            args = (config, row["seq"], row["mode"], row["examples_per_s"], peak.get(row["dtype"]))
+            row["mfu"] = mfu(*args)
+            if row["system"] == "bert_tf" and row.get("pooling", "cls") == "cls":
+                row["executed_utilisation"] = mfu(*args, pooled_only=True)
     return rows
 
 
@@ -149,9 +153,12 @@ def check_targets(results):
     base = [r for r in runs if r["system"] == "bert_tf" and r["model"] == "bert_base"
             and r["dtype"] == "float32" and r.get("mfu") is not None]
     if base:
+        executed = lambda r: (f" (executed {r['executed_utilisation']:.1%})"
+                              if r.get("executed_utilisation") is not None else "")
         out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak",
                     "met": all(r["mfu"] >= 0.8 for r in base),
-                    "detail": ", ".join(f"b{r['batch']} {r['mfu']:.1%}" for r in base)})
+                    "detail": ", ".join(f"b{r['batch']} {r['mfu']:.1%}{executed(r)}"
+                                        for r in base)})
     same = (results.get("keras_hub_tf_defaults") or [None])[0]
     ours = index.get(("bert_tf", "bert_base", 16, "float32"))
     if same and ours:

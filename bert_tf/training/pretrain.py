@@ -41,7 +41,7 @@ from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.results import write_eval_results
 from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
 from bert_tf.training.summaries import SummaryLogger
-from bert_tf.training.trainer import LoopConfig, Trainer
+from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
 
 PRETRAINED_MODEL_DIR = "pretrained_model"
 _EPSILON = 1e-5  # the original's denominator guard
@@ -119,7 +119,7 @@ def evaluate_pretraining(model, dataset, max_steps=None, strategy=None) -> dict:
     if max_steps and max_steps > 0:
         dataset = dataset.take(max_steps)
     totals, batches, loss_total = {}, 0, 0.0
-    for features, labels, _ in dataset:
+    for features, labels, _ in without_autotune(dataset):
         sums = {k: float(v) for k, v in run(features, labels).items()}
         loss_total += sums.pop("batch_loss")
         for key, value in sums.items():

@@ -289,13 +289,25 @@ class Trainer:
                 self._predict_step = tf.function(step, jit_compile=enable_xla or None,
                                                  reduce_retracing=True)
         outputs, labels, weights = [], [], []
-        for features, batch_labels, batch_weights in dataset:
+        for features, batch_labels, batch_weights in without_autotune(dataset):
             outputs.append(np.asarray(self._predict_step(features)))
             labels.append(batch_labels.numpy())
             weights.append(batch_weights.numpy())
         if not outputs:
             return np.zeros((0,)), np.zeros((0,)), np.zeros((0,))
         return np.concatenate(outputs), np.concatenate(labels), np.concatenate(weights)
+
+
+def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with tf.data autotuning off, for short passes such as one eval.
+
+    Deleting an autotuned iterator can block until the autotune thread's next wake-up: on
+    this 2-core machine about 2 s at the end of one predict call in three (a batch of 16
+    BERT-base examples took 5.1 s instead of 2.9). Eval input is light, so nothing is lost.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _next_multiple(step: int, every: int) -> int:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from bert_tf.modeling import BertClassifier, BertConfig
 from bert_tf.training.fine_tune import _loss_fn
 from bert_tf.training.optimization import create_optimizer
-from bert_tf.training.trainer import LoopConfig, Trainer
+from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
 
 LENGTHS = (8, 16, 24, 40, 32)
 
@@ -76,3 +76,13 @@ def test_train_loop_over_many_lengths_traces_once_and_learns(tiny_config_dict, t
                for a, v in zip(before, trainer.model.trainable_variables)]
     assert all(changed), "every variable (the pooler included) gets an update"
     assert len(lines) == 2 and lines[-1].startswith("step 10/10")
+
+
+def test_prediction_input_runs_without_autotune(tiny_config_dict):
+    """Deleting an autotuned iterator could block for seconds after each predict call."""
+    dataset, batches = _dataset(tiny_config_dict, 4, LENGTHS[:2])
+    assert dataset.options().autotune.enabled is not False
+    plain = without_autotune(dataset)
+    assert plain.options().autotune.enabled is False
+    for (got, _, _), (want, _, _) in zip(plain, batches):
+        assert all((got[k].numpy() == want[k]).all() for k in want)
