@@ -307,7 +307,8 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     comes later the longer the iterator lived. On this 2-core machine that was about 2 s after
     one predict call in three (a batch of 16 BERT-base examples took 5.1 s instead of 2.9) and
     about 40 s at the end of a 37-step training run. BERT's input (parse, pad, batch) is light
-    next to the model, so the fixed parallelism it gets instead costs nothing measurable.
+    next to the model: with the fixed parallelism it gets instead, the drug-review runs trained
+    at 13.4-13.7 ex/s at the end, against 13.6-14.6 before.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
