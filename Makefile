@@ -52,7 +52,7 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Full bench (24.2 min on an idle 2-core machine in stop 13): table on stdout, bench/results.json.
+# Full bench (21.0 min on an idle 2-core machine in stop 14): table on stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 

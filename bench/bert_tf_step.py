@@ -71,9 +71,7 @@ def train_stepper(trainer, config_dict, batch, seq):
     """step(n): n optimizer updates in one call of the Trainer's train loop."""
     import tensorflow as tf
 
-    dataset = trainer.strategy.distribute_datasets_from_function(
-        lambda ctx: batch_dataset(config_dict, batch, seq))
-    iterator = iter(dataset)
+    iterator = trainer.input_iterator(lambda ctx, skip: batch_dataset(config_dict, batch, seq), 0)
     loop = trainer._build_train_loop()
 
     def step(n):

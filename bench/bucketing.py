@@ -50,10 +50,9 @@ def pipeline_stepper(trainer, path, args, batch, bucket, mode):
     from bert_tf.data.features import classifier_dataset
 
     if mode == "train":
-        dataset = trainer.strategy.distribute_datasets_from_function(
-            lambda ctx: classifier_dataset(path, args.seq, batch, is_training=True, seed=1,
-                                           input_context=ctx, bucket_by_length=bucket))
-        iterator = iter(dataset)
+        iterator = trainer.input_iterator(  # the input Trainer.train reads
+            lambda ctx, skip: classifier_dataset(path, args.seq, batch, is_training=True, seed=1,
+                                                 input_context=ctx, bucket_by_length=bucket), 0)
         loop = trainer._build_train_loop()
 
         def step(n):

@@ -1,8 +1,8 @@
 """The whole benchmark (`make bench`) or its quick part (`make bench-quick`): a table on stdout
 and `bench/results.json`.
 
-Order: the matmul peak (`bench.peak`; measured again at the end, the better of the two
-counts, since the machine may be shared), then one subprocess per (system, model) --
+Order: the matmul peak (`bench.peak`, TF and torch; TF's measured again at the end, and the
+better of the two counts, since the machine may be shared), then one subprocess per (system, model) --
 bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
 (`bench.peers_hf_torch`) -- run one after the other, each timing its training step and
 inference at batch 16 and 32, seq 128, in float32 then bfloat16; then length bucketing (`bench.bucketing`) and the
@@ -16,15 +16,17 @@ dtype, over its steps) exceeds `--max_case_s` is not run but listed under `skipp
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
 Environment: bert_tf runs as it ships: importing it turns on TF's BFC CPU allocator and oneDNN
 (bert_tf/__init__.py). keras-hub runs with TF's documented CPU switch `TF_ENABLE_ONEDNN_OPTS=1`
-and TF's default allocator; HF torch with its defaults. The full run also times keras-hub's
+and TF's default allocator; HF torch with its defaults. `--tf_defaults` also times keras-hub's
 BERT-base fp32 training once more at TF's defaults (`keras_hub_tf_defaults`: on CPUs without
 AVX512-VNNI/BF16 or AMX that means no oneDNN), which is what a keras-hub user gets unless they
-set the switch. `--jemalloc` preloads jemalloc for every system (measured
-here: it slows HF torch and gains TF less than the BFC allocator, so it is off by default).
+set the switch (off by default: it cost about 85 s of a 24-minute run). `--jemalloc` preloads
+jemalloc for every system (measured here: it slows HF torch and gains TF less than the BFC
+allocator, so it is off by default).
 
 results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "model", "mode",
 "batch", "seq", "dtype", "examples_per_s", "mfu", ...}], "skipped": [...], "bucketing": {...},
-"end_to_end": {...}, "targets": [...], "machine": {...}}; written atomically.
+"end_to_end": {...}, "targets": [...], "machine": {...}, "phase_seconds": [{"phase",
+"seconds"}] (where the run's time went)}; written atomically.
 
     python -m bench.run_all [--quick] [--output bench/results.json] [--show]
 """
@@ -172,6 +174,11 @@ def check_targets(results):
                     "met": bucket["train_speedup"] >= 2.0,
                     "detail": f"train {bucket['train_speedup']:.2f}x, infer "
                               f"{bucket.get('infer_speedup', float('nan')):.2f}x"})
+    limit = {"full": 20, "quick": 6}.get(results.get("kind"))
+    if limit and results.get("seconds"):
+        out.append({"target": f"the {results['kind']} bench finishes in under {limit} minutes",
+                    "met": results["seconds"] < 60 * limit,
+                    "detail": f"{results['seconds'] / 60:.1f} min"})
     return out
 
 
@@ -227,6 +234,9 @@ def table(results) -> str:
     for t in results.get("targets", []):
         state = 'INFO ' if t['met'] is None else ('MET  ' if t['met'] else 'UNMET')
         lines.append(f"target {state} {t['target']}: {t['detail']}")
+    if results.get("phase_seconds"):
+        lines.append("time: " + ", ".join(f"{p['phase']} {p['seconds']:.0f} s"
+                                          for p in results["phase_seconds"]))
     lines.append(f"total {results.get('seconds', 0) / 60:.1f} min, load at end "
                  f"{results.get('load_average_end')}")
     return "\n".join(lines)
@@ -293,6 +303,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1200, help="per worker subprocess")
     parser.add_argument("--jemalloc", action="store_true", help="LD_PRELOAD jemalloc everywhere")
     parser.add_argument("--skip", default="", help="comma list of parts: bucketing,end_to_end")
+    parser.add_argument("--tf_defaults", action="store_true",
+                        help="also time keras-hub BERT-base fp32 training at TF's default settings")
     parser.add_argument("--e2e_train_examples", type=int, default=200,
                         help="drug-review training examples for end_to_end (600: all)")
     args = parser.parse_args(argv)
@@ -312,7 +324,14 @@ def main(argv=None):
                            "ld_preload": env.get("LD_PRELOAD")}}
     print(f"bench ({results['kind']}): {cores()} cores, load {load_average()}, "
           f"LD_PRELOAD={env.get('LD_PRELOAD') or '-'}", flush=True)
+    phases = results["phase_seconds"] = []
+
+    def phase(name, since):
+        phases.append({"phase": name, "seconds": time.perf_counter() - since})
+
+    since = time.perf_counter()
     peak = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
+    phase("peak (tensorflow, torch)", since)
     results.update(peak_gflops=peak["peak_gflops"], peak_source=peak["peak_source"],
                    peak_details=peak["peak_details"])
     print("peak GFLOP/s: " + ", ".join(f"{d} {g or 0:.1f} ({peak['peak_source'][d]})"
@@ -341,20 +360,25 @@ def main(argv=None):
                ",".join(run_cases), "--json", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
         print(f"{system} {model} {','.join(run_cases)} (load {load_average()})", flush=True)
+        since = time.perf_counter()
         rows, error = run_json_worker(cmd, envs[system], args.timeout)
+        phase(f"{system} {model}", since)
         results["runs"] += add_mfu(rows, peak["peak_gflops"])
         if error:
             results["errors"].append(f"{system} {model}: {error}")
             print(f"  error: {error}", flush=True)
         write_results(args.output, results)  # partial results survive an interrupted run
 
-    if not args.quick and "keras_hub" in split(args.systems) and "bert_base" in split(args.models):
+    if (args.tf_defaults and not args.quick and "keras_hub" in split(args.systems)
+            and "bert_base" in split(args.models)):
         print(f"keras_hub bert_base train:16:float32 at TF's defaults (load {load_average()})",
               flush=True)
         cmd = [sys.executable, "-m", WORKERS["keras_hub"], "--model", "bert_base", "--cases",
                "train:16:float32", "--json", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in STEPS["bert_base"].items()]
+        since = time.perf_counter()
         rows, error = run_json_worker(cmd, envs["keras_hub_tf_defaults"], args.timeout)
+        phase("keras_hub bert_base at TF's defaults", since)
         results["keras_hub_tf_defaults"] = add_mfu(rows, peak["peak_gflops"])
         if error:
             results["errors"].append(f"keras_hub at TF defaults: {error}")
@@ -362,29 +386,36 @@ def main(argv=None):
     skip = split(args.skip)
     if not args.quick and "bucketing" not in skip and "bert_tf" in split(args.systems):
         print(f"bucketing (load {load_average()})", flush=True)
+        since = time.perf_counter()
         out, error = run_json_worker([sys.executable, "-m", "bench.bucketing", "--json"],
                                      envs["bert_tf"], args.timeout)
         results["bucketing"] = out[-1] if out else None
+        phase("bucketing", since)
         if error:
             results["errors"].append(f"bucketing: {error}")
     if not args.quick and "end_to_end" not in skip:
         print(f"end-to-end (load {load_average()})", flush=True)
+        since = time.perf_counter()
         out, error = run_json_worker(
             [sys.executable, "-m", "bench.end_to_end", "--json",
              f"--train_examples={args.e2e_train_examples}"], envs["bert_tf"], args.timeout * 2)
         results["end_to_end"] = out[-1] if out else None
+        phase("end-to-end", since)
         if error:
             results["errors"].append(f"end_to_end: {error}")
-    # The peak again at the end: on a shared machine the better of the two is the machine's.
-    end = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
+    # TF's peak again at the end: on a shared machine the better of the two is the machine's.
+    # (torch's, measured at the start for the skip estimates, has not been the higher one.)
+    since = time.perf_counter()
+    end = measure_all(1.5 if args.quick else 2.0, frameworks=("tensorflow",), env=envs["peak"])
+    phase("peak again (tensorflow)", since)
     for dtype, gflops in end["peak_gflops"].items():
         if gflops and gflops > (results["peak_gflops"].get(dtype) or 0):
             results["peak_gflops"][dtype] = gflops
             results["peak_source"][dtype] = end["peak_source"][dtype] + " (end of run)"
     results["peak_details_end"] = end["peak_details"]
     add_mfu(results["runs"], results["peak_gflops"])
-    results["targets"] = check_targets(results)
     results["seconds"] = time.perf_counter() - started
+    results["targets"] = check_targets(results)
     results["load_average_end"] = load_average()
     write_results(args.output, results)
     print("\n" + table(results) + f"\nwrote {args.output}", flush=True)

@@ -86,3 +86,16 @@ def test_estimate_uses_the_slowest_measured_shape():
     steps = {"warmup": 1, "steps": 1}
     estimate = estimate_case_s("hf_torch", "bert_base", "bfloat16", "infer", 16, steps, details)
     assert estimate > 240  # skipped under the default --max_case_s
+
+
+def test_bench_time_target_and_phase_times():
+    data = results([row("bert_tf", 2.0)])
+    data.update(kind="full", seconds=1250.0,
+                phase_seconds=[{"phase": "peak (tensorflow, torch)", "seconds": 41.0},
+                               {"phase": "bert_tf bert_base", "seconds": 250.0}])
+    target = next(t for t in check_targets(data) if "minutes" in t["target"])
+    assert target == {"target": "the full bench finishes in under 20 minutes", "met": False,
+                      "detail": "20.8 min"}
+    data.update(kind="quick", seconds=300.0)
+    assert next(t for t in check_targets(data) if "minutes" in t["target"])["met"]
+    assert "time: peak (tensorflow, torch) 41 s, bert_tf bert_base 250 s" in table(data)

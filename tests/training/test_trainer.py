@@ -86,3 +86,33 @@ def test_prediction_input_runs_without_autotune(tiny_config_dict):
     assert plain.options().autotune.enabled is False
     for (got, _, _), (want, _, _) in zip(plain, batches):
         assert all((got[k].numpy() == want[k]).all() for k in want)
+
+
+def test_one_device_training_input_is_the_dataset_itself(tiny_config_dict, tmp_path):
+    """A strategy's distributed iterator puts a MultiDeviceIterator in front of the data, whose
+    per-device iterators are autotuned whatever the dataset's options say; deleting one at the
+    end of train() could wait tens of seconds for tf.data's autotune thread."""
+    trainer = _trainer(tiny_config_dict, tmp_path)
+    contexts = []
+    batches = _dataset(tiny_config_dict, 4, LENGTHS)[1]
+
+    def dataset_fn(ctx, skip):
+        contexts.append((ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.num_replicas_in_sync))
+        return _dataset(tiny_config_dict, 4, LENGTHS)[0].skip(skip)
+
+    iterator = trainer.input_iterator(dataset_fn, 2)
+    assert isinstance(iterator, tf.data.Iterator)
+    assert not isinstance(iterator, tf.distribute.DistributedIterator)
+    assert iterator._dataset.options().autotune.enabled is False
+    assert contexts == [(1, 0, 1)]
+    for want in batches[2:]:
+        got = next(iterator)
+        assert all((got[0][k].numpy() == want[0][k]).all() for k in want[0])
+        assert (got[1].numpy() == want[1]).all()
+
+
+def test_multi_replica_training_input_is_distributed(tiny_config_dict, tmp_path):
+    trainer = _trainer(tiny_config_dict, tmp_path)
+    trainer.strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    iterator = trainer.input_iterator(lambda ctx, skip: _dataset(tiny_config_dict, 4, LENGTHS)[0], 0)
+    assert isinstance(iterator, tf.distribute.DistributedIterator)
