@@ -404,7 +404,7 @@ def main(argv=None):
         if error:
             results["errors"].append(f"end_to_end: {error}")
     # TF's peak again at the end: on a shared machine the better of the two is the machine's.
-    # (torch's, measured at the start for the skip estimates, has not been the higher one.)
+    # torch's is measured once, at the start (the skip estimates need it); it counts as well.
     since = time.perf_counter()
     end = measure_all(1.5 if args.quick else 2.0, frameworks=("tensorflow",), env=envs["peak"])
     phase("peak again (tensorflow)", since)
