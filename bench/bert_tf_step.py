@@ -71,7 +71,7 @@ def train_stepper(trainer, config_dict, batch, seq):
     """step(n): n optimizer updates in one call of the Trainer's train loop."""
     import tensorflow as tf
 
-    iterator = trainer.input_iterator(lambda ctx, skip: batch_dataset(config_dict, batch, seq), 0)
+    iterator = trainer.input_iterator(lambda ctx, skip: batch_dataset(config_dict, batch, seq))
     loop = trainer._build_train_loop()
 
     def step(n):

@@ -52,7 +52,7 @@ def pipeline_stepper(trainer, path, args, batch, bucket, mode):
     if mode == "train":
         iterator = trainer.input_iterator(  # the input Trainer.train reads
             lambda ctx, skip: classifier_dataset(path, args.seq, batch, is_training=True, seed=1,
-                                                 input_context=ctx, bucket_by_length=bucket), 0)
+                                                 input_context=ctx, bucket_by_length=bucket))
         loop = trainer._build_train_loop()
 
         def step(n):

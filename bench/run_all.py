@@ -19,7 +19,7 @@ Environment: bert_tf runs as it ships: importing it turns on TF's BFC CPU alloca
 and TF's default allocator; HF torch with its defaults. `--tf_defaults` also times keras-hub's
 BERT-base fp32 training once more at TF's defaults (`keras_hub_tf_defaults`: on CPUs without
 AVX512-VNNI/BF16 or AMX that means no oneDNN), which is what a keras-hub user gets unless they
-set the switch (off by default: it cost about 85 s of a 24-minute run). `--jemalloc` preloads
+set the switch (off by default: its steps alone took 64 s in stop 13's 24-minute run). `--jemalloc` preloads
 jemalloc for every system (measured here: it slows HF torch and gains TF less than the BFC
 allocator, so it is off by default).
 
@@ -32,6 +32,7 @@ results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "mode
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -326,12 +327,14 @@ def main(argv=None):
           f"LD_PRELOAD={env.get('LD_PRELOAD') or '-'}", flush=True)
     phases = results["phase_seconds"] = []
 
-    def phase(name, since):
+    @contextlib.contextmanager
+    def phase(name):
+        since = time.perf_counter()
+        yield
         phases.append({"phase": name, "seconds": time.perf_counter() - since})
 
-    since = time.perf_counter()
-    peak = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
-    phase("peak (tensorflow, torch)", since)
+    with phase("peak (tensorflow, torch)"):
+        peak = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
     results.update(peak_gflops=peak["peak_gflops"], peak_source=peak["peak_source"],
                    peak_details=peak["peak_details"])
     print("peak GFLOP/s: " + ", ".join(f"{d} {g or 0:.1f} ({peak['peak_source'][d]})"
@@ -360,9 +363,8 @@ def main(argv=None):
                ",".join(run_cases), "--json", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
         print(f"{system} {model} {','.join(run_cases)} (load {load_average()})", flush=True)
-        since = time.perf_counter()
-        rows, error = run_json_worker(cmd, envs[system], args.timeout)
-        phase(f"{system} {model}", since)
+        with phase(f"{system} {model}"):
+            rows, error = run_json_worker(cmd, envs[system], args.timeout)
         results["runs"] += add_mfu(rows, peak["peak_gflops"])
         if error:
             results["errors"].append(f"{system} {model}: {error}")
@@ -376,9 +378,8 @@ def main(argv=None):
         cmd = [sys.executable, "-m", WORKERS["keras_hub"], "--model", "bert_base", "--cases",
                "train:16:float32", "--json", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in STEPS["bert_base"].items()]
-        since = time.perf_counter()
-        rows, error = run_json_worker(cmd, envs["keras_hub_tf_defaults"], args.timeout)
-        phase("keras_hub bert_base at TF's defaults", since)
+        with phase("keras_hub bert_base at TF's defaults"):
+            rows, error = run_json_worker(cmd, envs["keras_hub_tf_defaults"], args.timeout)
         results["keras_hub_tf_defaults"] = add_mfu(rows, peak["peak_gflops"])
         if error:
             results["errors"].append(f"keras_hub at TF defaults: {error}")
@@ -386,28 +387,25 @@ def main(argv=None):
     skip = split(args.skip)
     if not args.quick and "bucketing" not in skip and "bert_tf" in split(args.systems):
         print(f"bucketing (load {load_average()})", flush=True)
-        since = time.perf_counter()
-        out, error = run_json_worker([sys.executable, "-m", "bench.bucketing", "--json"],
-                                     envs["bert_tf"], args.timeout)
+        with phase("bucketing"):
+            out, error = run_json_worker([sys.executable, "-m", "bench.bucketing", "--json"],
+                                         envs["bert_tf"], args.timeout)
         results["bucketing"] = out[-1] if out else None
-        phase("bucketing", since)
         if error:
             results["errors"].append(f"bucketing: {error}")
     if not args.quick and "end_to_end" not in skip:
         print(f"end-to-end (load {load_average()})", flush=True)
-        since = time.perf_counter()
-        out, error = run_json_worker(
-            [sys.executable, "-m", "bench.end_to_end", "--json",
-             f"--train_examples={args.e2e_train_examples}"], envs["bert_tf"], args.timeout * 2)
+        with phase("end-to-end"):
+            out, error = run_json_worker(
+                [sys.executable, "-m", "bench.end_to_end", "--json",
+                 f"--train_examples={args.e2e_train_examples}"], envs["bert_tf"], args.timeout * 2)
         results["end_to_end"] = out[-1] if out else None
-        phase("end-to-end", since)
         if error:
             results["errors"].append(f"end_to_end: {error}")
     # TF's peak again at the end: on a shared machine the better of the two is the machine's.
     # torch's is measured once, at the start (the skip estimates need it); it counts as well.
-    since = time.perf_counter()
-    end = measure_all(1.5 if args.quick else 2.0, frameworks=("tensorflow",), env=envs["peak"])
-    phase("peak again (tensorflow)", since)
+    with phase("peak again (tensorflow)"):
+        end = measure_all(1.5 if args.quick else 2.0, frameworks=("tensorflow",), env=envs["peak"])
     for dtype, gflops in end["peak_gflops"].items():
         if gflops and gflops > (results["peak_gflops"].get(dtype) or 0):
             results["peak_gflops"][dtype] = gflops
