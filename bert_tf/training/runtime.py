@@ -3,7 +3,8 @@
 import dataclasses
 import os
 import shutil
-from typing import Callable, List
+import sys
+from typing import Callable, List, Optional
 
 import keras
 import tensorflow as tf
@@ -16,6 +17,8 @@ from bert_tf.training.strategies import (StrategyError, create_strategy, is_chie
 LOGICAL_CPUS_ENV = "BERT_TF_LOGICAL_CPUS"
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+# x86 CPU flags (Linux /proc/cpuinfo) of bfloat16 instructions that oneDNN uses.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclasses.dataclass
@@ -53,7 +56,39 @@ def configure_runtime(p) -> Runtime:
         tf.config.experimental.enable_op_determinism()
     dtype = getattr(p, "dtype", "float32") or "float32"
     keras.config.set_dtype_policy(POLICIES[dtype])
+    if dtype == "bfloat16" and not _has_accelerator(strategy) and cpu_has_bfloat16() is False:
+        # bench/results.json, 2-core AVX2 CPU: bfloat16 training 22% (BERT-base) and 31% (MiniLM)
+        # slower than float32.
+        print("warning: --dtype=bfloat16: this CPU has no bfloat16 instructions (AVX512_BF16 "
+              "or AMX), so bfloat16 is emulated and training is usually slower than with "
+              "--dtype=float32", file=sys.stderr, flush=True)
     return Runtime(strategy, dtype, bool(getattr(p, "enable_xla", False)), is_chief(strategy))
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> Optional[bool]:
+    """Whether the CPU has bfloat16 instructions (`BFLOAT16_CPU_FLAGS`), from the `flags` lines
+    of `cpuinfo`; None where that file is missing or names no flags (not Linux on x86)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            flags = set()
+            for line in f:
+                if line.startswith("flags"):
+                    flags.update(line.partition(":")[2].split())
+    except OSError:
+        return None
+    if not flags:
+        return None
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def _has_accelerator(strategy) -> bool:
+    """Whether the strategy computes on GPUs or TPUs (the default strategy: whether any is
+    visible, since TF places ops there first)."""
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has no device list
+        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return any(":GPU:" in d.upper() or ":TPU:" in d.upper() for d in devices)
 
 
 def worker_dirs(output_dir: str, strategy):

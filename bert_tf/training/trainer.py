@@ -9,7 +9,6 @@ RNG and input position), and several steps per `tf.function` call (`iterations_p
 """
 
 import dataclasses
-import os
 import time
 from typing import Callable, Dict, Optional
 
@@ -256,17 +255,42 @@ class Trainer:
     def input_iterator(self, dataset_fn: Callable, skip: int = 0):
         """The training input's iterator, without tf.data autotune (see `without_autotune`).
 
-        On one device it iterates the dataset itself. The strategy's distributed iterator
-        would put a MultiDeviceIterator in between, whose per-device iterators are autotuned
-        whatever the dataset's options say: deleting one at the end of `train()` waited for
-        tf.data's autotune thread, for 35-68 s in 4 of 13 drug-review runs (37 steps). With
-        several replicas the distributed iterator stays, since it places each replica's share.
+        `dataset_fn(input_context, skip)` is called as `Trainer.train` describes; `skip` counts
+        the micro-batches each replica has already consumed (a resumed run's position).
+
+        A strategy's distributed iterator normally puts a MultiDeviceIterator in front of the
+        dataset, and its per-device iterators are autotuned whatever the dataset's options say:
+        deleting one at the end of `train()` waited for tf.data's autotune thread, for 35-68 s
+        in 4 of 13 one-device drug-review runs (42 s once in a two-replica repro). So:
+        - one device: the dataset's own iterator, with the input context of one pipeline;
+        - `MirroredStrategy`: one host pipeline per replica (`PER_REPLICA`, not fetched to the
+          device: the step copies its batch, as on one device). Each replica reads the stream a
+          single pipeline would, and keeps every n-th batch from its own index: the same
+          batches, going to the same replicas, as the per-worker iterator deals them out (n
+          times the parsing, which is light next to a BERT step; the streams are seeded, so
+          the copies agree);
+        - other strategies (multi-worker, TPU): the per-worker iterator. Each pipeline feeds
+          `num_replicas_in_sync / num_input_pipelines` replicas, one batch each per step.
         """
-        if isinstance(self.strategy, tf.distribute.OneDeviceStrategy):
+        strategy = self.strategy
+        if isinstance(strategy, tf.distribute.OneDeviceStrategy):
             with tf.device("/cpu:0"):  # InputContext(): one pipeline, one replica
                 return iter(without_autotune(dataset_fn(tf.distribute.InputContext(), skip)))
-        return iter(self.strategy.distribute_datasets_from_function(
-            lambda ctx: without_autotune(dataset_fn(ctx, skip))))
+        replicas = strategy.num_replicas_in_sync
+        if isinstance(strategy, tf.distribute.MirroredStrategy):
+            one_pipeline = tf.distribute.InputContext(num_replicas_in_sync=replicas)
+
+            def replica_dataset(ctx):
+                stream = dataset_fn(one_pipeline, skip * replicas)
+                return without_autotune(stream.shard(replicas, ctx.input_pipeline_id))
+
+            options = tf.distribute.InputOptions(
+                experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+                experimental_fetch_to_device=False)
+            return iter(strategy.distribute_datasets_from_function(replica_dataset, options))
+        return iter(strategy.distribute_datasets_from_function(
+            lambda ctx: without_autotune(dataset_fn(
+                ctx, skip * (ctx.num_replicas_in_sync // ctx.num_input_pipelines)))))
 
     def learning_rate(self) -> float:
         optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)

@@ -194,6 +194,14 @@ def readme_args(model: TinyModel, data_dir, output_dir, **overrides) -> List[str
     return [f"--{name}={value}" for name, value in flags.items()]
 
 
+def comparable_args(model: TinyModel, data_dir, output_dir, **extra) -> List[str]:
+    """Runs meant to be compared with another: no dropout (config and
+    --classifier_dropout=0), a learning rate that moves the weights, and a TensorBoard point
+    every step."""
+    return readme_args(model, data_dir, output_dir, bert_config_file=model.nodrop_config_file,
+                       classifier_dropout=0, learning_rate="1e-3", log_every_steps=1, **extra)
+
+
 def _sentence(rng, words):
     return " ".join(rng.choice(words) for _ in range(rng.randint(3, 9)))
 
@@ -261,6 +269,14 @@ def cached_run(tmp_path_factory, _session_cache):
         return runs[key]
 
     return get
+
+
+@pytest.fixture
+def one_device_run(cached_run, tiny_model, mrpc_dir):
+    """`comparable_args` on one device, float32: the reference of the strategy and precision
+    tests, run once per session."""
+    return cached_run("one_device_nodrop", lambda out: comparable_args(
+        tiny_model, mrpc_dir, out, distribution_strategy="one_device"))
 
 
 def copy_output(run: ScriptRun, dest: Path) -> Path:

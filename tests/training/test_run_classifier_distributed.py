@@ -12,24 +12,12 @@ import subprocess
 import time
 
 import pytest
-from training.conftest import (N_TRAIN, SCRIPT_TIMEOUT_S, TRAIN_BATCH, free_ports,
-                               kill_after_first_checkpoint, readme_args, run_ok, run_script,
-                               scalar_series, script_env, start_script)
+from training.conftest import (N_TRAIN, SCRIPT_TIMEOUT_S, TRAIN_BATCH, comparable_args,
+                               free_ports, kill_after_first_checkpoint, readme_args, run_ok,
+                               run_script, scalar_series, script_env, start_script)
 
 TOLERANCE = 1e-5
 STEPS = int(N_TRAIN / TRAIN_BATCH * 3.0)
-
-
-def _comparable_args(model, data_dir, out, **extra):
-    """No dropout, a learning rate that moves the weights, and a TensorBoard point every step."""
-    return readme_args(model, data_dir, out, bert_config_file=model.nodrop_config_file,
-                       classifier_dropout=0, learning_rate="1e-3", log_every_steps=1, **extra)
-
-
-@pytest.fixture
-def one_device_run(cached_run, tiny_model, mrpc_dir):
-    return cached_run("one_device_nodrop", lambda out: _comparable_args(
-        tiny_model, mrpc_dir, out, distribution_strategy="one_device"))
 
 
 def _assert_same_training(run, reference):
@@ -51,7 +39,7 @@ def _assert_same_training(run, reference):
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(one_device_run, tiny_model, mrpc_dir,
                                                          tmp_path):
-    run = run_ok(_comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
+    run = run_ok(comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
                                   distribution_strategy="mirrored"),
                  env=script_env(BERT_TF_LOGICAL_CPUS="2"))
     # Two replicas really ran (the env var split the CPU).
@@ -59,8 +47,28 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(one_device_run, tiny_mo
     _assert_same_training(run, one_device_run)
 
 
+def test_mirrored_resume_after_sigkill_matches_one_device(one_device_run, tiny_model, mrpc_dir,
+                                                          tmp_path):
+    # Each step takes one batch per replica, so the resumed run must skip replicas x steps
+    # batches of the input stream to continue where the killed one stopped.
+    def args(out):
+        return comparable_args(tiny_model, mrpc_dir, out, distribution_strategy="mirrored",
+                                save_checkpoints_steps=2)
+
+    env = script_env(BERT_TF_LOGICAL_CPUS="2")
+    out = tmp_path / "out"
+    killed_at = kill_after_first_checkpoint(args(out), env=env)
+    assert 0 < killed_at < STEPS
+    resumed = run_ok(args(out), env=env)
+    assert f"(global step {killed_at})" in resumed.stdout, resumed.describe()
+    ours, theirs = resumed.eval_results(), one_device_run.eval_results()
+    assert ours["global_step"] == theirs["global_step"] == STEPS
+    for key in ("eval_loss", "eval_accuracy", "eval_f1"):
+        assert ours[key] == pytest.approx(theirs[key], abs=TOLERANCE), key
+
+
 def test_gradient_accumulation_matches_one_batch(one_device_run, tiny_model, mrpc_dir, tmp_path):
-    run = run_ok(_comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
+    run = run_ok(comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
                                   distribution_strategy="one_device",
                                   gradient_accumulation_steps=2))
     _assert_same_training(run, one_device_run)

@@ -111,8 +111,29 @@ def test_one_device_training_input_is_the_dataset_itself(tiny_config_dict, tmp_p
         assert (got[1].numpy() == want[1]).all()
 
 
-def test_multi_replica_training_input_is_distributed(tiny_config_dict, tmp_path):
+def test_mirrored_training_input_reads_each_replica_pipeline_on_the_host(tiny_config_dict,
+                                                                        tmp_path):
     trainer = _trainer(tiny_config_dict, tmp_path)
     trainer.strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    iterator = trainer.input_iterator(lambda ctx, skip: _dataset(tiny_config_dict, 4, LENGTHS)[0], 0)
+    contexts = []
+    batches = _dataset(tiny_config_dict, 4, LENGTHS)[1]
+
+    def dataset_fn(ctx, skip):
+        contexts.append((ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.num_replicas_in_sync))
+        return _dataset(tiny_config_dict, 4, LENGTHS)[0].skip(skip)
+
+    iterator = trainer.input_iterator(dataset_fn, 2)
     assert isinstance(iterator, tf.distribute.DistributedIterator)
+    # PER_REPLICA, not fetched to the device: each replica's pipeline is a plain tf.data
+    # iterator (no MultiDeviceIterator), with autotune off.
+    per_replica = [worker._iterator for worker in iterator._iterators]
+    assert len(per_replica) == 1
+    assert all(isinstance(it, tf.data.Iterator) for it in per_replica)
+    assert all(it._dataset.options().autotune.enabled is False for it in per_replica)
+    # The replica reads the one-pipeline stream (two-replica dealing and resume: tested
+    # through run_classifier in test_run_classifier_distributed.py).
+    assert contexts == [(1, 0, 1)]
+    for want in batches[2:]:
+        got = trainer.strategy.experimental_local_results(next(iterator))[0]
+        assert all((got[0][k].numpy() == want[0][k]).all() for k in want[0])
+        assert (got[1].numpy() == want[1]).all()
