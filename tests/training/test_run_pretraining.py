@@ -28,10 +28,11 @@ EVAL_KEYS = ["global_step", "loss", "masked_lm_accuracy", "masked_lm_loss",
              "next_sentence_accuracy", "next_sentence_loss"]
 
 
-def run_pretraining_script(args, timeout=SCRIPT_TIMEOUT_S) -> ScriptRun:
+def run_pretraining_script(args, timeout=SCRIPT_TIMEOUT_S, env=None) -> ScriptRun:
     started = time.time()
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=str(REPO_ROOT),
-                          env=script_env(), text=True, capture_output=True, timeout=timeout)
+                          env=env or script_env(), text=True, capture_output=True,
+                          timeout=timeout)
     output_dir = next(Path(a.split("=", 1)[1]) for a in args if a.startswith("--output_dir="))
     return ScriptRun(list(args), proc.returncode, proc.stdout, proc.stderr, output_dir,
                      time.time() - started)
@@ -254,6 +255,30 @@ def test_lamb_dynamic_masking_and_no_nsp_run(tiny_pretraining, tmp_path):
 
     encoder = tf.saved_model.load(str(tmp_path / "export" / "encoder"))
     assert hasattr(encoder, "mlm") and (tmp_path / "export" / "preprocessor").is_dir()
+
+
+def test_mirrored_pretraining_matches_one_device(make_google_folder, tiny_config_dict,
+                                                 tiny_pretraining, tmp_path):
+    # Two replicas each read the one-pipeline stream (dynamic masks included) and keep their
+    # share of the batches: without dropout, the same run as on one device.
+    nodrop = dict(tiny_config_dict, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    folder, _ = make_google_folder(nodrop, with_pretraining_heads=False, name="tiny_nodrop")
+    _, records = tiny_pretraining
+    runs = {}
+    for strategy, env in (("one_device", script_env()),
+                          ("mirrored", script_env(BERT_TF_LOGICAL_CPUS="2"))):
+        args = pretraining_args(folder, records, tmp_path / strategy, max_seq_length=16,
+                                max_predictions_per_seq=3, train_batch_size=4, eval_batch_size=4,
+                                num_train_steps=6, num_warmup_steps=1, max_eval_steps=2,
+                                learning_rate=1e-3, log_every_steps=1, dynamic_masking="true",
+                                distribution_strategy=strategy)
+        runs[strategy] = run_pretraining_script(args, env=env)
+        assert runs[strategy].returncode == 0, runs[strategy].describe()
+    assert "MirroredStrategy with 2 replica(s)" in runs["mirrored"].stdout
+    one, two = (_train_losses(runs[s].stdout) for s in ("one_device", "mirrored"))
+    assert len(one) == 6 and two == pytest.approx(one, abs=1e-5), (one, two)
+    ours, theirs = runs["mirrored"].eval_results(), runs["one_device"].eval_results()
+    assert ours == pytest.approx(theirs, abs=1e-5)
 
 
 def _classifier_record(path):
