@@ -82,13 +82,9 @@ def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> Optional[bool]:
 
 
 def _has_accelerator(strategy) -> bool:
-    """Whether the strategy computes on GPUs or TPUs (the default strategy: whether any is
-    visible, since TF places ops there first)."""
-    try:
-        devices = strategy.extended.worker_devices
-    except RuntimeError:  # the default strategy has no device list
-        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-    return any(":GPU:" in d.upper() or ":TPU:" in d.upper() for d in devices)
+    """Whether a strategy from `create_strategy` computes on GPUs or TPUs."""
+    return any(":GPU:" in d.upper() or ":TPU:" in d.upper()
+               for d in strategy.extended.worker_devices)
 
 
 def worker_dirs(output_dir: str, strategy):

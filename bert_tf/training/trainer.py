@@ -276,8 +276,8 @@ class Trainer:
         if isinstance(strategy, tf.distribute.OneDeviceStrategy):
             with tf.device("/cpu:0"):  # InputContext(): one pipeline, one replica
                 return iter(without_autotune(dataset_fn(tf.distribute.InputContext(), skip)))
-        replicas = strategy.num_replicas_in_sync
         if isinstance(strategy, tf.distribute.MirroredStrategy):
+            replicas = strategy.num_replicas_in_sync
             one_pipeline = tf.distribute.InputContext(num_replicas_in_sync=replicas)
 
             def replica_dataset(ctx):

@@ -31,6 +31,8 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 N_TRAIN, N_DEV, N_TEST = 22, 10, 7
 MAX_SEQ = 32
 TRAIN_BATCH = 4
+# Steps of a readme_args run (3 epochs): the original's num_train_steps, 16.
+README_STEPS = int(N_TRAIN / TRAIN_BATCH * 3.0)
 # Test rows that repeat an earlier row word for word: their probabilities must repeat at the
 # same line numbers of test_results.tsv, which a reordering would break.
 TEST_DUPLICATES = {5: 0, 6: 2}

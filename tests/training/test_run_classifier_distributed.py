@@ -12,12 +12,12 @@ import subprocess
 import time
 
 import pytest
+from training.conftest import README_STEPS as STEPS
 from training.conftest import (N_TRAIN, SCRIPT_TIMEOUT_S, TRAIN_BATCH, comparable_args,
                                free_ports, kill_after_first_checkpoint, readme_args, run_ok,
                                run_script, scalar_series, script_env, start_script)
 
 TOLERANCE = 1e-5
-STEPS = int(N_TRAIN / TRAIN_BATCH * 3.0)
 
 
 def _assert_same_training(run, reference):

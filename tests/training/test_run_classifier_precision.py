@@ -8,11 +8,11 @@ bfloat16 and 5e-4 in float16; float32 runs repeat to ~1e-8.
 import math
 
 import pytest
-from training.conftest import N_TRAIN, TRAIN_BATCH, comparable_args, run_ok, scalar_series
+from training.conftest import README_STEPS as STEPS
+from training.conftest import comparable_args, run_ok, scalar_series
 
 from bert_tf.training.runtime import cpu_has_bfloat16
 
-STEPS = int(N_TRAIN / TRAIN_BATCH * 3.0)
 TOLERANCE = {"bfloat16": 1e-2, "float16": 2e-3}
 WARNING = "warning: --dtype=bfloat16: this CPU has no bfloat16 instructions"
 

@@ -88,40 +88,43 @@ def test_prediction_input_runs_without_autotune(tiny_config_dict):
         assert all((got[k].numpy() == want[k]).all() for k in want)
 
 
+def _recording_input(config):
+    """(dataset_fn, contexts, batches): dataset_fn(ctx, skip) gives the `_dataset` batches from
+    `skip` on and records each context as (pipelines, pipeline id, replicas)."""
+    contexts = []
+
+    def dataset_fn(ctx, skip):
+        contexts.append((ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.num_replicas_in_sync))
+        return _dataset(config, 4, LENGTHS)[0].skip(skip)
+
+    return dataset_fn, contexts, _dataset(config, 4, LENGTHS)[1]
+
+
+def _assert_same_batch(got, want):
+    assert all((got[0][k].numpy() == want[0][k]).all() for k in want[0])
+    assert (got[1].numpy() == want[1]).all()
+
+
 def test_one_device_training_input_is_the_dataset_itself(tiny_config_dict, tmp_path):
     """A strategy's distributed iterator puts a MultiDeviceIterator in front of the data, whose
     per-device iterators are autotuned whatever the dataset's options say; deleting one at the
     end of train() could wait tens of seconds for tf.data's autotune thread."""
     trainer = _trainer(tiny_config_dict, tmp_path)
-    contexts = []
-    batches = _dataset(tiny_config_dict, 4, LENGTHS)[1]
-
-    def dataset_fn(ctx, skip):
-        contexts.append((ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.num_replicas_in_sync))
-        return _dataset(tiny_config_dict, 4, LENGTHS)[0].skip(skip)
-
+    dataset_fn, contexts, batches = _recording_input(tiny_config_dict)
     iterator = trainer.input_iterator(dataset_fn, 2)
     assert isinstance(iterator, tf.data.Iterator)
     assert not isinstance(iterator, tf.distribute.DistributedIterator)
     assert iterator._dataset.options().autotune.enabled is False
     assert contexts == [(1, 0, 1)]
     for want in batches[2:]:
-        got = next(iterator)
-        assert all((got[0][k].numpy() == want[0][k]).all() for k in want[0])
-        assert (got[1].numpy() == want[1]).all()
+        _assert_same_batch(next(iterator), want)
 
 
 def test_mirrored_training_input_reads_each_replica_pipeline_on_the_host(tiny_config_dict,
                                                                         tmp_path):
     trainer = _trainer(tiny_config_dict, tmp_path)
     trainer.strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    contexts = []
-    batches = _dataset(tiny_config_dict, 4, LENGTHS)[1]
-
-    def dataset_fn(ctx, skip):
-        contexts.append((ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.num_replicas_in_sync))
-        return _dataset(tiny_config_dict, 4, LENGTHS)[0].skip(skip)
-
+    dataset_fn, contexts, batches = _recording_input(tiny_config_dict)
     iterator = trainer.input_iterator(dataset_fn, 2)
     assert isinstance(iterator, tf.distribute.DistributedIterator)
     # PER_REPLICA, not fetched to the device: each replica's pipeline is a plain tf.data
@@ -134,6 +137,4 @@ def test_mirrored_training_input_reads_each_replica_pipeline_on_the_host(tiny_co
     # through run_classifier in test_run_classifier_distributed.py).
     assert contexts == [(1, 0, 1)]
     for want in batches[2:]:
-        got = trainer.strategy.experimental_local_results(next(iterator))[0]
-        assert all((got[0][k].numpy() == want[0][k]).all() for k in want[0])
-        assert (got[1].numpy() == want[1]).all()
+        _assert_same_batch(trainer.strategy.experimental_local_results(next(iterator))[0], want)
