@@ -334,7 +334,7 @@ def main(argv=None):
         phases.append({"phase": name, "seconds": time.perf_counter() - since})
 
     with phase("peak (tensorflow, torch)"):
-        peak = measure_all(1.5 if args.quick else 2.0, env=envs["peak"])
+        peak = measure_all(1.5, env=envs["peak"])
     results.update(peak_gflops=peak["peak_gflops"], peak_source=peak["peak_source"],
                    peak_details=peak["peak_details"])
     print("peak GFLOP/s: " + ", ".join(f"{d} {g or 0:.1f} ({peak['peak_source'][d]})"
@@ -405,7 +405,7 @@ def main(argv=None):
     # TF's peak again at the end: on a shared machine the better of the two is the machine's.
     # torch's is measured once, at the start (the skip estimates need it); it counts as well.
     with phase("peak again (tensorflow)"):
-        end = measure_all(1.5 if args.quick else 2.0, frameworks=("tensorflow",), env=envs["peak"])
+        end = measure_all(1.5, frameworks=("tensorflow",), env=envs["peak"])
     for dtype, gflops in end["peak_gflops"].items():
         if gflops and gflops > (results["peak_gflops"].get(dtype) or 0):
             results["peak_gflops"][dtype] = gflops

@@ -48,9 +48,11 @@ def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4")):
 def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys):
     from bench import bert_tf_step
 
-    rows = smoke(bert_tf_step, tiny_json, capsys, cases=("train:4", "infer:4", "train:4:bfloat16"))
+    # Two training batch sizes on one dtype's Trainer, as in the full bench.
+    rows = smoke(bert_tf_step, tiny_json, capsys,
+                 cases=("train:4", "train:8", "infer:4", "train:4:bfloat16"))
     assert rows[0]["system"] == "bert_tf" and "Trainer loop" in rows[0]["settings"]
-    assert "mixed_bfloat16" in rows[2]["settings"] and "mixed" not in rows[0]["settings"]
+    assert "mixed_bfloat16" in rows[3]["settings"] and "mixed" not in rows[0]["settings"]
 
 
 def test_hf_torch_worker(tiny_json, capsys):
