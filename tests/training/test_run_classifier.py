@@ -6,12 +6,11 @@ import re
 
 import numpy as np
 import pytest
-from training.conftest import (MAX_SEQ, N_DEV, N_TEST, N_TRAIN, README_STEPS, SPECIALS,
-                               TEST_DUPLICATES, copy_output, read_events,
-                               read_tsv_rows, readme_args, run_ok)
+from training.conftest import README_STEPS as EXPECTED_STEPS  # the original's num_train_steps
+from training.conftest import (MAX_SEQ, N_DEV, N_TEST, N_TRAIN, SPECIALS, TEST_DUPLICATES,
+                               copy_output, read_events, read_tsv_rows, readme_args, run_ok)
 
 FEATURE_NAMES = {"input_ids", "input_mask", "segment_ids", "label_ids", "is_real_example"}
-EXPECTED_STEPS = README_STEPS  # the original's num_train_steps: 16
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def _assert_same_training(run, reference):
 def test_mirrored_on_two_logical_cpus_matches_one_device(one_device_run, tiny_model, mrpc_dir,
                                                          tmp_path):
     run = run_ok(comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
-                                  distribution_strategy="mirrored"),
+                                 distribution_strategy="mirrored"),
                  env=script_env(BERT_TF_LOGICAL_CPUS="2"))
     # Two replicas really ran (the env var split the CPU).
     assert "MirroredStrategy with 2 replica(s)" in run.stdout, run.describe()
@@ -53,7 +53,7 @@ def test_mirrored_resume_after_sigkill_matches_one_device(one_device_run, tiny_m
     # batches of the input stream to continue where the killed one stopped.
     def args(out):
         return comparable_args(tiny_model, mrpc_dir, out, distribution_strategy="mirrored",
-                                save_checkpoints_steps=2)
+                               save_checkpoints_steps=2)
 
     env = script_env(BERT_TF_LOGICAL_CPUS="2")
     out = tmp_path / "out"
@@ -69,8 +69,8 @@ def test_mirrored_resume_after_sigkill_matches_one_device(one_device_run, tiny_m
 
 def test_gradient_accumulation_matches_one_batch(one_device_run, tiny_model, mrpc_dir, tmp_path):
     run = run_ok(comparable_args(tiny_model, mrpc_dir, tmp_path / "out",
-                                  distribution_strategy="one_device",
-                                  gradient_accumulation_steps=2))
+                                 distribution_strategy="one_device",
+                                 gradient_accumulation_steps=2))
     _assert_same_training(run, one_device_run)
 
 
