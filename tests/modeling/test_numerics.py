@@ -57,6 +57,24 @@ def test_gelu_forms_differ_and_match_formulas():
     assert np.abs(tanh_form - exact_form).max() > 1e-4  # the two forms are not interchangeable
 
 
+
+@pytest.mark.parametrize("name, formula", [("gelu_tanh", gelu_tanh), ("gelu_exact", gelu_exact)])
+def test_gelu_in_bfloat16_is_the_float32_value_rounded_once(name, formula):
+    import ml_dtypes
+
+    x = np.linspace(-6, 6, 2001).astype(ml_dtypes.bfloat16)
+    y = getattr(activations, name)(keras.ops.convert_to_tensor(x))
+    assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+    y = keras.ops.convert_to_numpy(y).astype(np.float64)
+    in_float32 = keras.ops.gelu(x.astype(np.float32), approximate=name == "gelu_tanh")
+    rounded_once = keras.ops.convert_to_numpy(in_float32).astype(ml_dtypes.bfloat16)
+    np.testing.assert_array_equal(y, rounded_once.astype(np.float64))
+    if name == "gelu_exact":
+        # erfc has no cancellation: every value is the float64 formula correctly rounded
+        # (computed in bfloat16 throughout, 43% of them were not).
+        correct = formula(x.astype(np.float64)).astype(ml_dtypes.bfloat16).astype(np.float64)
+        np.testing.assert_array_equal(y, correct)
+
 def test_padding_does_not_change_real_positions(tiny_config_dict):
     model = BertEncoder(BertConfig.from_dict(tiny_config_dict))
     inputs = random_inputs(tiny_config_dict, batch=1, seq=6)
