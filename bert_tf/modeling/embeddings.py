@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from bert_tf.modeling.dropout import BertDropout
+
 
 class BertEmbeddings(keras.layers.Layer):
     """The input layer of BERT (`bert/embeddings/*` in a Google checkpoint).
@@ -38,7 +40,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm_eps = layer_norm_eps
         self.layer_norm = keras.layers.LayerNormalization(
             axis=-1, epsilon=layer_norm_eps, dtype="float32", name="embeddings_layer_norm")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape=None):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)

@@ -4,6 +4,7 @@ import keras
 
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import BertSelfAttention
+from bert_tf.modeling.dropout import BertDropout
 
 
 class BertTransformerBlock(keras.layers.Layer):
@@ -60,7 +61,7 @@ class BertTransformerBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape):
         inner = tuple(input_shape[:-1]) + (self.intermediate_size,)
