@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from bert_tf.checkpoints.classifier_info import CLASSIFIER_INFO_NAME, ClassifierInfo
 from bert_tf.checkpoints.google import VOCAB_NAME
+from bert_tf.modeling.portable import portable_ops
 from bert_tf.tokenization.preprocessor import BertPreprocessor
 
 AutoTrackable = tf.__internal__.tracking.AutoTrackable
@@ -74,7 +75,8 @@ def build_classifier_module(model, info: ClassifierInfo, vocab_file, asset_dir=N
 
 def save_classifier(model, info: ClassifierInfo, path, vocab_file):
     """Writes the raw-string classifier SavedModel to `path`."""
-    with tempfile.TemporaryDirectory(prefix="bert_tf_assets_") as assets:
+    # Plain ops (no XLA kernels): the SavedModel may be served where XLA's JIT is not built in.
+    with tempfile.TemporaryDirectory(prefix="bert_tf_assets_") as assets, portable_ops():
         obj = build_classifier_module(model, info, vocab_file, assets)
         tf.saved_model.save(obj, path, signatures={"serving_default": obj.__call__})
     return path

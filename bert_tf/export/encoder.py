@@ -29,6 +29,7 @@ from bert_tf.checkpoints.google import VOCAB_NAME
 from bert_tf.checkpoints.mapping import google_weight_map
 from bert_tf.checkpoints.tfhub import CONFIG_ASSET, WEIGHT_NAMES_ASSET
 from bert_tf.modeling import BertEncoder, BertPretrainer
+from bert_tf.modeling.portable import portable_ops
 
 AutoTrackable = tf.__internal__.tracking.AutoTrackable
 
@@ -128,7 +129,8 @@ def build_encoder_module(model, vocab_file=None, do_lower_case=True, asset_dir=N
 
 def save_encoder(model, path, vocab_file=None, do_lower_case=True):
     """Writes the encoder SavedModel to `path` (see the module docstring)."""
-    with tempfile.TemporaryDirectory(prefix="bert_tf_assets_") as assets:
+    # Plain ops (no XLA kernels): the SavedModel may be served where XLA's JIT is not built in.
+    with tempfile.TemporaryDirectory(prefix="bert_tf_assets_") as assets, portable_ops():
         obj = build_encoder_module(model, vocab_file, do_lower_case, assets)
         tf.saved_model.save(obj, path, signatures={"serving_default": obj.serve})
     return path

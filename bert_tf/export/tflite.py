@@ -14,6 +14,8 @@ Example:
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.modeling.portable import portable_ops
+
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
@@ -28,8 +30,9 @@ def convert_classifier(model, seq_length: int, quantize: bool = False) -> bytes:
                         "input_type_ids": input_type_ids}, training=False)
         return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [classify.get_concrete_function()], model)
+    with portable_ops():  # TFLite has no XLA kernels
+        concrete = classify.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()

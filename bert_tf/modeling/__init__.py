@@ -9,6 +9,7 @@ from bert_tf.modeling.dense_heads import (BertClassificationHead, BertNextSenten
 from bert_tf.modeling.dropout import BertDropout
 from bert_tf.modeling.embeddings import BertEmbeddings
 from bert_tf.modeling.encoder import INPUT_NAMES, BertEncoder
+from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead, gather_positions
 from bert_tf.modeling.pooler import BertPooler
 from bert_tf.modeling.pretrainer import BertPretrainer

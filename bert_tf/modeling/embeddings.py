@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from bert_tf.modeling.dropout import BertDropout
+from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
 class BertEmbeddings(keras.layers.Layer):
@@ -38,7 +39,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.initializer_range = initializer_range
         self.dropout_rate = dropout_rate
         self.layer_norm_eps = layer_norm_eps
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = BertLayerNorm(
             axis=-1, epsilon=layer_norm_eps, dtype="float32", name="embeddings_layer_norm")
         self.dropout = BertDropout(dropout_rate)
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from bert_tf.modeling.activations import get_activation
+from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
 def gather_positions(sequence, positions):
@@ -44,7 +45,7 @@ class BertMaskedLMHead(keras.layers.Layer):
             hidden_size, activation=get_activation(hidden_act),
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
             name="transform")
-        self.transform_layer_norm = keras.layers.LayerNormalization(
+        self.transform_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="transform_layer_norm")
 
     def build(self, input_shape=None, positions_shape=None, table_shape=None):

@@ -5,6 +5,7 @@ import keras
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import BertSelfAttention
 from bert_tf.modeling.dropout import BertDropout
+from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
 class BertTransformerBlock(keras.layers.Layer):
@@ -53,13 +54,13 @@ class BertTransformerBlock(keras.layers.Layer):
             initializer_range=initializer_range, name="attention")
         self.attention_output = keras.layers.Dense(
             hidden_size, kernel_initializer=init, name="attention_output")
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
             name="intermediate")
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
         self.dropout = BertDropout(dropout_rate)
 

@@ -57,3 +57,20 @@ def encoder_inputs(batch=3, seq=12, vocab=99, seed=0):
     types = np.zeros_like(ids)
     types[:, seq // 3:] = 1
     return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}
+
+
+def xla_compiled_functions(savedmodel_dir):
+    """Names of the functions and nodes a SavedModel marks `_XlaMustCompile` (none should be:
+    exports are traced with `portable_ops()`)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((savedmodel_dir / "saved_model.pb").read_bytes())
+    found = []
+    for meta in proto.meta_graphs:
+        library = meta.graph_def.library
+        nodes = [n for f in library.function for n in f.node_def] + list(meta.graph_def.node)
+        found += [f.signature.name for f in library.function
+                  if f.attr["_XlaMustCompile"].b]
+        found += [n.name for n in nodes if n.attr["_XlaMustCompile"].b]
+    return found

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from export.conftest import xla_compiled_functions
 from training.conftest import REPO_ROOT, read_tsv_rows, script_env
 
 # Loads the exported classifier in a fresh TF process and prints its probabilities as JSON.
@@ -38,6 +39,7 @@ def test_exported_classifier_reproduces_test_results_after_a_restart(exported_ru
     probs = np.array(got["p"])
     assert probs.shape == want.shape
     assert np.max(np.abs(probs - want)) <= 1e-5
+    assert xla_compiled_functions(export / "classifier") == []
     info = json.loads((export / "classifier" / "assets" / "classifier_info.json").read_text())
     assert info["labels"] == ["0", "1"] and info["num_segments"] == 2
     assert got["label"] == [info["labels"][i] for i in probs.argmax(-1)]

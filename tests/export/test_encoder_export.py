@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from export.conftest import encoder_inputs
+from export.conftest import encoder_inputs, xla_compiled_functions
 
 TOL = 1e-5
 
@@ -47,6 +47,15 @@ def test_encoder_savedmodel_matches_the_keras_model(tiny_export):
         (folder / "vocab.txt").read_text()
     assert bool(loaded.do_lower_case.numpy()) is True
     assert len(loaded.trainable_variables) == len(model.encoder.trainable_variables)
+
+
+def test_exports_are_traced_without_xla_kernels(tiny_export):
+    # Training graphs use XLA-compiled GELU kernels; a SavedModel may be served where XLA's
+    # JIT is not built in, so exports trace plain ops (bert_tf.modeling.activations).
+    _, _, out = tiny_export
+    for name in ("encoder", "preprocessor"):
+        assert (out / name / "saved_model.pb").exists()
+        assert xla_compiled_functions(out / name) == []
 
 
 def test_encoder_trains_as_a_hub_keras_layer_in_tf_keras(tiny_export):

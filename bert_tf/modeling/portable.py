@@ -1,0 +1,34 @@
+"""`portable_ops()`: trace plain TF ops instead of bert_tf's XLA-compiled kernels.
+
+On TensorFlow, GELU and LayerNorm run as XLA-compiled kernels (`fused_gelu`,
+`fused_layer_norm`): one pass over the activation each way instead of 5-15 elementwise ops.
+A graph that leaves bert_tf (SavedModel, TFLite) may run where XLA's JIT is not built in
+(TF Serving, TFLite), so the exporters trace inside `portable_ops()`. The values are the same
+to float32 rounding.
+
+Example:
+>>> with portable_ops():
+...     concrete = tf.function(model).get_concrete_function(spec)  # doctest: +SKIP
+"""
+
+import contextlib
+
+import keras
+
+_portable = False
+
+
+def fused_kernels_enabled():
+    """True where layers may call XLA-compiled kernels: the TF backend, outside portable_ops()."""
+    return not _portable and keras.backend.backend() == "tensorflow"
+
+
+@contextlib.contextmanager
+def portable_ops():
+    """Within this block, layers trace plain ops, not XLA-compiled kernels."""
+    global _portable
+    previous, _portable = _portable, True
+    try:
+        yield
+    finally:
+        _portable = previous
