@@ -6,7 +6,6 @@ from bert_tf.modeling.classifier import POOLINGS, BertClassifier, masked_mean
 from bert_tf.modeling.config import BertConfig, ConfigError, write_text_atomic
 from bert_tf.modeling.dense_heads import (BertClassificationHead, BertNextSentenceHead,
                                           BertSpanHead, BertTokenClassificationHead)
-from bert_tf.modeling.dropout import BertDropout
 from bert_tf.modeling.embeddings import BertEmbeddings
 from bert_tf.modeling.encoder import INPUT_NAMES, BertEncoder
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm

@@ -7,8 +7,6 @@ mapping transposes them into Keras' `[in, out]`.
 
 import keras
 
-from bert_tf.modeling.dropout import BertDropout
-
 
 class _LogitsHead(keras.layers.Layer):
     """Shared body: optional dropout, then Dense(num_outputs) in float32."""
@@ -18,7 +16,7 @@ class _LogitsHead(keras.layers.Layer):
         self.num_outputs = num_outputs
         self.dropout_rate = dropout_rate
         self.initializer_range = initializer_range
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(dropout_rate)
         self.dense = keras.layers.Dense(
             num_outputs, kernel_initializer=keras.initializers.TruncatedNormal(
                 stddev=initializer_range),

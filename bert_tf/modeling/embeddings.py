@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from bert_tf.modeling.dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
@@ -41,7 +40,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm_eps = layer_norm_eps
         self.layer_norm = BertLayerNorm(
             axis=-1, epsilon=layer_norm_eps, dtype="float32", name="embeddings_layer_norm")
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(dropout_rate)
 
     def build(self, input_shape=None):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)

@@ -4,7 +4,6 @@ import keras
 
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import BertSelfAttention
-from bert_tf.modeling.dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
@@ -62,7 +61,7 @@ class BertTransformerBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
         self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(dropout_rate)
 
     def build(self, input_shape):
         inner = tuple(input_shape[:-1]) + (self.intermediate_size,)
