@@ -52,7 +52,8 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Full bench (21.0 min on an idle 2-core machine in stop 14): table on stdout, bench/results.json.
+# Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 12.4-12.7 on stop 17's 2-core AMX
+# Xeon): table on stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
