@@ -128,10 +128,29 @@ def require_columns(path, line, fields, needed, layout):
         )
 
 
+def short_repr(value, limit=60):
+    """`repr(value)`, cut to about `limit` characters (error lines stay one short line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[0] if text[0] in "'\"" else ""
+    return f"{text[:limit - 5]}...{quote} ({len(str(value))} chars)"
+
+
+def describe_labels(label_list, shown=8):
+    """The label list for an error line: all of a short list, else its first few and a count."""
+    labels = list(label_list)
+    if len(labels) <= shown:
+        return "[" + ", ".join(short_repr(l) for l in labels) + "]"
+    return (f"the {len(labels)} labels [" + ", ".join(short_repr(l, 30) for l in labels[:shown])
+            + ", ...]")
+
+
 def check_label(path, line, label, label_list):
     """Raises a `DataFormatError` if `label` is not one of `label_list`."""
     if label not in label_list:
-        raise data_error(path, line, f"label {label!r} is not one of {list(label_list)}")
+        raise data_error(path, line, f"label {short_repr(label)} is not one of "
+                                     f"{describe_labels(label_list)}")
 
 
 def parse_float_label(path, line, text):

@@ -274,6 +274,20 @@ def test_custom_label_not_in_derived_list(tmp_path):
         TsvProcessor().get_dev_examples(str(tmp_path))  # derives the labels from train itself
 
 
+
+def test_label_error_stays_one_short_line_when_the_label_column_is_text(tmp_path):
+    # The wrong --label_column (a review text) derives hundreds of long "labels" from train;
+    # the error names the file and line and stays short (it printed ~250 KB before).
+    reviews = [f"review number {i} " + "words " * 60 for i in range(300)]
+    write_table(tmp_path / "train.tsv", [[r, r] for r in reviews])
+    write_table(tmp_path / "dev.tsv", [["x", "an unseen review " + "text " * 80]])
+    with pytest.raises(DataFormatError) as info:
+        TsvProcessor().get_dev_examples(str(tmp_path))
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 600, message
+    assert "dev.tsv, line 1: label 'an unseen review" in message
+    assert "the 300 labels ['review number 0 words" in message and "...]" in message
+
 def test_custom_regression(tmp_path):
     write_table(tmp_path / "train.tsv", [["s", "score"], ["a", "0.5"], ["b", "2"]])
     write_table(tmp_path / "test.tsv", [["s"], ["c"]])
