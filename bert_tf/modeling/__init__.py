@@ -8,6 +8,7 @@ from bert_tf.modeling.dense_heads import (BertClassificationHead, BertNextSenten
                                           BertSpanHead, BertTokenClassificationHead)
 from bert_tf.modeling.embeddings import BertEmbeddings
 from bert_tf.modeling.encoder import INPUT_NAMES, BertEncoder
+from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead, gather_positions
 from bert_tf.modeling.pooler import BertPooler

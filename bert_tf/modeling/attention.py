@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from bert_tf.modeling.fused_dropout import BertDropout
+
 
 def attention_mask_bias(input_mask, dtype="float32"):
     """[batch, seq] 0/1 mask -> [batch, 1, 1, seq] additive bias: 0 for tokens, -10000 for padding.
@@ -48,7 +50,7 @@ class BertSelfAttention(keras.layers.Layer):
         self.query = keras.layers.Dense(width, kernel_initializer=init, name="query")
         self.key = keras.layers.Dense(width, kernel_initializer=init, name="key")
         self.value = keras.layers.Dense(width, kernel_initializer=init, name="value")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape):
         for dense in (self.query, self.key, self.value):

@@ -7,6 +7,8 @@ mapping transposes them into Keras' `[in, out]`.
 
 import keras
 
+from bert_tf.modeling.fused_dropout import BertDropout
+
 
 class _LogitsHead(keras.layers.Layer):
     """Shared body: optional dropout, then Dense(num_outputs) in float32."""
@@ -16,7 +18,7 @@ class _LogitsHead(keras.layers.Layer):
         self.num_outputs = num_outputs
         self.dropout_rate = dropout_rate
         self.initializer_range = initializer_range
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate)
         self.dense = keras.layers.Dense(
             num_outputs, kernel_initializer=keras.initializers.TruncatedNormal(
                 stddev=initializer_range),

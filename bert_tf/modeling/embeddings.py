@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
@@ -39,8 +40,9 @@ class BertEmbeddings(keras.layers.Layer):
         self.dropout_rate = dropout_rate
         self.layer_norm_eps = layer_norm_eps
         self.layer_norm = BertLayerNorm(
-            axis=-1, epsilon=layer_norm_eps, dtype="float32", name="embeddings_layer_norm")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+            axis=-1, epsilon=layer_norm_eps, dtype="float32", half_output=True,
+            name="embeddings_layer_norm")
+        self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape=None):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)

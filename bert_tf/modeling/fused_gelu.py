@@ -16,6 +16,8 @@ import math
 
 import tensorflow as tf
 
+from bert_tf.modeling.activations import HALF_DTYPES
+
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -23,7 +25,7 @@ TANH_CUBIC = 0.044715  # the tanh approximation's cubic coefficient
 
 
 def _compute_dtype(dtype):
-    return tf.float32 if dtype in (tf.bfloat16, tf.float16) else dtype
+    return tf.float32 if dtype.name in HALF_DTYPES else dtype
 
 
 def _forward(x, approximate):

@@ -4,6 +4,7 @@ import keras
 
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import BertSelfAttention
+from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
@@ -54,14 +55,16 @@ class BertTransformerBlock(keras.layers.Layer):
         self.attention_output = keras.layers.Dense(
             hidden_size, kernel_initializer=init, name="attention_output")
         self.attention_layer_norm = BertLayerNorm(
-            epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
+            epsilon=layer_norm_eps, dtype="float32", half_output=True,
+            name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
             name="intermediate")
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
         self.output_layer_norm = BertLayerNorm(
-            epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+            epsilon=layer_norm_eps, dtype="float32", half_output=True,
+            name="output_layer_norm")
+        self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape):
         inner = tuple(input_shape[:-1]) + (self.intermediate_size,)

@@ -23,11 +23,12 @@ def pair(width, seed=0, **kwargs):
     return ours, theirs
 
 
-def values_and_grads(layer, x, dy):
+def values_and_grads(layer, x, dy, variables=None):
+    variables = layer.trainable_variables if variables is None else variables
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = layer(x)
-    grads = tape.gradient(y, [x] + layer.trainable_variables, output_gradients=dy)
+    grads = tape.gradient(y, [x] + variables, output_gradients=dy)
     return [y] + grads
 
 
@@ -97,3 +98,33 @@ def test_same_variables_and_config_as_keras():
     assert [v.path.split("/")[-1] for v in ours.weights] == ["gamma", "beta"]
     clone = BertLayerNorm.from_config(ours.get_config())
     assert clone.epsilon == 1e-12 and clone.name == "LayerNorm"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_inputs_and_half_output_equal_the_casts_bit_for_bit(dtype):
+    """A half input goes in without a cast op, and `half_output` rounds once on the way out:
+    values and gradients are those of cast -> LayerNorm(float32) -> cast."""
+    rng = np.random.default_rng(4)
+    x = tf.cast(tf.constant(3 * rng.standard_normal((4, 9, 48)) + 1), dtype)
+    dy = tf.cast(tf.constant(rng.standard_normal((4, 9, 48))), dtype)
+    ours, _ = pair(48)
+    half = BertLayerNorm(epsilon=1e-12, half_output=True)
+    half.build((None, 48))
+    half.set_weights(ours.get_weights())
+
+    def with_casts(x):  # what Keras' input cast and the block's output cast compute
+        return tf.cast(ours(tf.cast(x, tf.float32)), dtype)
+
+    for fn in (lambda f: f, tf.function):
+        got = fn(lambda x: values_and_grads(half, x, dy))(x)
+        want = fn(lambda x: values_and_grads(with_casts, x, dy, ours.trainable_variables))(x)
+        assert got[0].dtype == want[0].dtype == tf.as_dtype(dtype)
+        assert got[1].dtype == tf.as_dtype(dtype)  # dx in the input's dtype
+        for a, b in zip(got[:2], want[:2]):
+            np.testing.assert_array_equal(tf.cast(a, tf.float32).numpy(),
+                                          tf.cast(b, tf.float32).numpy())
+        for a, b in zip(got[2:], want[2:]):  # d gamma, d beta: float32 column sums
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+    # Without half_output the output stays in the layer's float32.
+    assert ours(x).dtype == tf.float32
+    assert BertLayerNorm.from_config(half.get_config()).half_output
