@@ -5,7 +5,8 @@ reads and writes whole tensors the size of the variable: for BERT-base that move
 step, which costs more than half a second on a 2-core CPU (measured with
 `bench.bert_tf_step`). Compiled with XLA (`jit_compile=True`), the same formula runs as one loop
 that reads the gradient, the moments and the variable once and updates them in place: 4-6x less
-time for the optimizer step on CPU.
+time for the optimizer step on CPU. The global-norm clipping factor is applied in the same pass
+(`gradient_scale`), which saves a multiply kernel per variable and its pass over the gradient.
 
 The formulas are the ones in `optimization.py`, in the same order; XLA may contract a multiply
 and an add into one fused multiply-add, so values can differ from the unfused kernels in the
@@ -46,16 +47,20 @@ def compile_update(update_fn):
     return tf.function(update_fn, jit_compile=True, autograph=False)
 
 
-def google_adam_update(var, m, v, gradient, lr, beta_1, beta_2, epsilon, weight_decay_rate):
+def google_adam_update(var, m, v, gradient, gradient_scale, lr, beta_1, beta_2, epsilon,
+                       weight_decay_rate):
     """`AdamWeightDecay.update_step` in one pass: moments, decayed update, in place.
 
     Args:
         var, m, v: the variable and its first and second moments (`tf.Variable`s, same shape).
-        gradient: the (clipped) gradient, a dense tensor of `var`'s dtype.
+        gradient: the gradient, a dense tensor of `var`'s dtype.
+        gradient_scale: a scalar of `var`'s dtype the gradient is multiplied by first (the
+            global-norm clipping factor, or 1).
         lr: the learning rate, a scalar of `var`'s dtype.
         beta_1, beta_2, epsilon: Python floats.
         weight_decay_rate: a Python float, or None when `var` is not decayed.
     """
+    gradient = gradient * gradient_scale
     next_m = beta_1 * m + (1.0 - beta_1) * gradient
     next_v = beta_2 * v + (1.0 - beta_2) * tf.square(gradient)
     update = next_m / (tf.sqrt(next_v) + epsilon)
@@ -66,17 +71,20 @@ def google_adam_update(var, m, v, gradient, lr, beta_1, beta_2, epsilon, weight_
     var.assign_sub(lr * update)
 
 
-def keras_adamw_update(var, m, v, gradient, lr, alpha, beta_1, beta_2, epsilon, weight_decay):
+def keras_adamw_update(var, m, v, gradient, gradient_scale, lr, alpha, beta_1, beta_2, epsilon,
+                       weight_decay):
     """Keras' AdamW step (decoupled decay first, then bias-corrected Adam) in one pass.
 
     Args:
         var, m, v: the variable and its moments (`tf.Variable`s).
         gradient: a dense tensor of `var`'s dtype.
+        gradient_scale: a scalar of `var`'s dtype the gradient is multiplied by first.
         lr: the learning rate (scalar, `var`'s dtype), used by the decay.
         alpha: `lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)` (scalar), as Keras computes it.
         beta_1, beta_2, epsilon: Python floats.
         weight_decay: a Python float, or None when `var` is not decayed.
     """
+    gradient = gradient * gradient_scale
     if weight_decay is not None:
         var.assign_sub(var * tf.cast(weight_decay, var.dtype) * lr)
     m.assign_add((gradient - m) * (1.0 - beta_1))

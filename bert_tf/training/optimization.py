@@ -92,6 +92,9 @@ class _ReplicaExactApplyMixin:
             is_update = tf.equal((self._iterations + 1) % steps, 0)
             to_apply = [(g + tf.cast(a, g.dtype)) / steps for g, a in zip(grads, accumulators)]
         to_apply = self._clip_gradients(to_apply)
+        scale = self.__dict__.get("_gradient_scale")
+        if scale is not None and not self._fuses_updates():  # the fused kernels multiply
+            to_apply = [g * tf.cast(scale, g.dtype) for g in to_apply]
         learning_rate = self.learning_rate
         variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
 
@@ -115,6 +118,21 @@ class _ReplicaExactApplyMixin:
             )
         finally:
             object.__setattr__(self, "_step_scalar_cache", None)
+
+    def apply_scaled(self, grads, trainable_variables, gradient_scale):
+        """`apply(grads, trainable_variables)` with every gradient first multiplied by
+        `gradient_scale` (a scalar tensor, e.g. the global-norm clipping factor). The fused
+        updates do the multiply in their pass, so it costs no kernel of its own."""
+        object.__setattr__(self, "_gradient_scale", gradient_scale)  # a tensor, not state
+        try:
+            return self.apply(grads, trainable_variables)
+        finally:
+            object.__setattr__(self, "_gradient_scale", None)
+
+    def _fused_gradient_scale(self, dtype):
+        """The scale for a fused kernel, in `dtype` (1 when apply_scaled did not set one)."""
+        scale = self.__dict__.get("_gradient_scale")
+        return tf.constant(1.0, dtype) if scale is None else tf.cast(scale, dtype)
 
     def _update_one(self, var, g_apply, g_raw, acc, is_update, learning_rate):
         """One variable on one device: accumulate, or decay + update + reset."""
@@ -141,10 +159,10 @@ class _ReplicaExactApplyMixin:
         self.update_step(gradient, var, learning_rate)
 
     def _fuses_updates(self):
-        """Whether to run `fused_updates` kernels: asked for, and not on TPU (which compiles
-        the whole step with XLA anyway)."""
-        if not getattr(self, "fused_update", False) or isinstance(
-                self._distribution_strategy, tf.distribute.TPUStrategy):
+        """Whether to run `fused_updates` kernels: asked for, not AMSGrad (no kernel for it),
+        and not on TPU (which compiles the whole step with XLA anyway)."""
+        if (not getattr(self, "fused_update", False) or getattr(self, "amsgrad", False)
+                or isinstance(self._distribution_strategy, tf.distribute.TPUStrategy)):
             return False
         if getattr(self, "_fused_step", None) is None:
             self._fused_step = fused_updates.compile_update(self._FUSED_UPDATE)
@@ -241,7 +259,8 @@ class AdamWeightDecay(_ReplicaExactApplyMixin, keras.optimizers.Optimizer):
         if self._fuses_updates():
             self._fused_step(
                 fused_updates.local_variable(variable), fused_updates.local_variable(m, variable),
-                fused_updates.local_variable(v, variable), gradient, lr, self.beta_1,
+                fused_updates.local_variable(v, variable), gradient,
+                self._fused_gradient_scale(dtype), lr, self.beta_1,
                 self.beta_2, self.epsilon,
                 self.weight_decay_rate if self._decay_flags[index] else None)
             return
@@ -325,7 +344,7 @@ class PathAdamW(_ReplicaExactApplyMixin, _PathWeightDecayMixin, keras.optimizers
         self.fused_update = bool(fused_update)
 
     def _decay_and_update(self, gradient, var, learning_rate):
-        if not self._fuses_updates() or self.amsgrad:
+        if not self._fuses_updates():
             return super()._decay_and_update(gradient, var, learning_rate)
         index = self._get_variable_index(var)
         dtype = var.dtype
@@ -335,7 +354,8 @@ class PathAdamW(_ReplicaExactApplyMixin, _PathWeightDecayMixin, keras.optimizers
         local = fused_updates.local_variable
         self._fused_step(
             local(var), local(self._momentums[index], var), local(self._velocities[index], var),
-            ops.cast(ops.convert_to_tensor(gradient), dtype), lr, alpha, self.beta_1,
+            ops.cast(ops.convert_to_tensor(gradient), dtype), self._fused_gradient_scale(dtype),
+            lr, alpha, self.beta_1,
             self.beta_2, self.epsilon, decay)
 
     def _step_scalars(self, learning_rate, dtype, var):

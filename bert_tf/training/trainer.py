@@ -152,11 +152,17 @@ class Trainer:
                     tf.distribute.ReduceOp.SUM, grads)
             scale = optimizer.scale_loss(1.0) if c.loss_scaling else 1.0
             norm = tf.linalg.global_norm(grads)
+            targets = [v for _, v in pairs]
+            if (c.clip_norm and replicas == 1 and not c.loss_scaling
+                    and hasattr(optimizer, "apply_scaled")):
+                # The optimizer multiplies in its fused update: no separate pass per gradient.
+                optimizer.apply_scaled(grads, targets, clip_factor(norm, c.clip_norm * scale))
+                return norm / scale
             if c.clip_norm:
                 grads, _ = tf.clip_by_global_norm(grads, c.clip_norm * scale, use_norm=norm)
             # Keras' optimizer sums gradients over replicas again: hand each replica 1/N.
             grads = [g / replicas for g in grads] if replicas > 1 else grads
-            optimizer.apply(grads, [v for _, v in pairs])
+            optimizer.apply(grads, targets)
             return norm / scale
 
         @tf.autograph.experimental.do_not_convert
@@ -348,6 +354,15 @@ def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def clip_factor(norm, clip_norm: float):
+    """What `tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)` multiplies each gradient
+    by, with the same ops (so the same bits): min(1, clip_norm / norm), NaN for a non-finite
+    norm."""
+    scale_for_finite = clip_norm * tf.minimum(
+        1.0 / norm, tf.constant(1.0, dtype=norm.dtype) / clip_norm)
+    return scale_for_finite + (norm - norm)
 
 
 def _next_multiple(step: int, every: int) -> int:

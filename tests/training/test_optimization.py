@@ -280,3 +280,43 @@ def test_fused_update_matches_the_op_by_op_update(name):
     assert opt_fused._fused_step is not None and getattr(opt_plain, "_fused_step", None) is None
     restored = type(opt_fused).from_config(opt_fused.get_config())
     assert restored.fused_update
+
+
+@pytest.mark.parametrize("name,fused", [("adamw_google", True), ("adamw", True),
+                                        ("adamw_google", False), ("lamb", False)])
+def test_apply_scaled_equals_clip_by_global_norm_then_apply(name, fused):
+    """The Trainer's clipping path: the factor goes into the fused update (or one multiply on
+    the other paths). Same bits as clipping the gradients first, as the Trainer did before."""
+    import tensorflow as tf
+
+    from bert_tf.training.trainer import clip_factor
+
+    steps = 4
+    grads = gradient_sequence(steps, seed=12)
+    scaled, clipped = make_variables(6), make_variables(6)
+    kwargs = {} if name == "lamb" else {"fused_update": fused}
+    opt_scaled = create_optimizer(name, 0.05, 10, 2, clip_norm=None, **kwargs)
+    opt_clipped = create_optimizer(name, 0.05, 10, 2, clip_norm=None, **kwargs)
+    for step in range(steps):
+        g = [tf.constant(x) for x in grads[step]]
+        norm = tf.linalg.global_norm(g)
+        clip = 1.0 if step % 2 else 100.0  # clipping active, then not
+        opt_scaled.apply_scaled(g, scaled, clip_factor(norm, clip))
+        opt_clipped.apply(tf.clip_by_global_norm(g, clip, use_norm=norm)[0], clipped)
+        for a, b, path in zip(values(scaled), values(clipped), PATHS):
+            np.testing.assert_array_equal(a, b, err_msg=f"{path} step {step}")
+    assert opt_scaled.__dict__.get("_gradient_scale") is None  # not kept past the call
+
+
+def test_clip_factor_is_the_factor_of_clip_by_global_norm():
+    import tensorflow as tf
+
+    from bert_tf.training.trainer import clip_factor
+
+    g = tf.constant([3.0, 4.0, 0.1234567])
+    for clip in (1.0, 0.3, 7.0, 1e6):
+        norm = tf.linalg.global_norm([g])
+        want = tf.clip_by_global_norm([g], clip, use_norm=norm)[0][0]
+        np.testing.assert_array_equal((g * clip_factor(norm, clip)).numpy(), want.numpy())
+    for bad in (float("inf"), float("nan")):
+        assert np.isnan(clip_factor(tf.constant(bad), 1.0).numpy())
