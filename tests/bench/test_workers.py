@@ -82,3 +82,24 @@ def test_worker_cases_grouped_by_dtype():
     args.cases = "infer:32:bfloat16,train:16:float32,train:16"
     assert cases(args) == [("float32", "train", 16), ("float32", "train", 16),
                            ("bfloat16", "infer", 32), ("bfloat16", "train", 16)]
+
+
+def test_ab_kernels_times_both_variants_and_puts_the_switches_back(tiny_json, capsys):
+    from bench import ab_kernels
+    from bert_tf.modeling.fused_dropout import BertDropout
+    from bert_tf.training.optimization import AdamWeightDecay
+
+    fuses = BertDropout._fuses
+    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
+                     "--rounds", "2", "--warmup", "1"])
+    out = capsys.readouterr().out
+    assert "  new: " in out and "  old: " in out and "  new/old: " in out
+    assert BertDropout._fuses is fuses and hasattr(AdamWeightDecay, "apply_scaled")
+
+
+def test_kernels_bench_prints_a_row_per_kernel_and_dtype(capsys):
+    from bench import kernels
+
+    kernels.main(["--batch", "2", "--seq", "8", "--hidden", "16", "--heads", "2", "--repeats", "2"])
+    rows = [l for l in capsys.readouterr().out.splitlines()[1:] if l.strip()]
+    assert len(rows) == 8 and all(l.rstrip().endswith("x") for l in rows)

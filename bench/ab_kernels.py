@@ -1,0 +1,91 @@
+"""Paired A/B of stop 18's step changes, in one process: new kernels against the old op structure.
+
+On a noisy machine, separate processes of the same code differ by tens of percent (README,
+"Results (stop 17)"). Here both variants are built in one process, traced, warmed up, and then
+timed one step each in turn, so each round compares steps taken moments apart.
+
+- new: bert_tf as it ships.
+- old: the same model and Trainer with stop 17's op structure. Keras' dropout kernels
+  (`BertDropout` falls back to `keras.layers.Dropout`, the same masks), Keras' input cast and a
+  float32 output for each `BertLayerNorm` (cast ops around the fused kernel), and the
+  gradient clipping as `tf.clip_by_global_norm` before the optimizer (the Trainer's path when
+  the optimizer has no `apply_scaled`).
+
+The switches are made while each variant is traced, then put back; the values are the same in
+both (tests check each change bit for bit), only the kernels differ. The first timed round
+often includes a one-off stall and is printed but left out of the median.
+
+    python -m bench.ab_kernels --model minilm --batch 16 --dtype bfloat16 --rounds 8
+"""
+
+import contextlib
+import tempfile
+import time
+
+from bench.common import worker_parser
+
+
+@contextlib.contextmanager
+def old_op_structure():
+    """While tracing: Keras dropout, and no `apply_scaled` (so the Trainer clips first)."""
+    from bert_tf.modeling import fused_dropout
+    from bert_tf.training import optimization
+
+    fuses = fused_dropout.BertDropout._fuses
+    apply_scaled = optimization._ReplicaExactApplyMixin.apply_scaled
+    fused_dropout.BertDropout._fuses = lambda self, inputs: False
+    del optimization._ReplicaExactApplyMixin.apply_scaled
+    try:
+        yield
+    finally:
+        fused_dropout.BertDropout._fuses = fuses
+        optimization._ReplicaExactApplyMixin.apply_scaled = apply_scaled
+
+
+def main(argv=None):
+    import numpy as np
+
+    from bench.bert_tf_step import build_trainer, model_setup, train_stepper
+    from bert_tf.modeling.fused_layer_norm import BertLayerNorm
+
+    parser = worker_parser(__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--optimizer", default="adamw_google")
+    parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
+    args = parser.parse_args(argv)
+    args.xla = False
+    batch = int(str(args.batch).split(",")[0])
+    config, weights = model_setup(args.model)
+    steppers = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
+        for name in ("new", "old"):
+            with old_op_structure() if name == "old" else contextlib.nullcontext():
+                trainer, _ = build_trainer(args, batch, config, f"{work}/{name}", weights)
+                if name == "old":
+                    for layer in trainer.model._flatten_layers():
+                        if isinstance(layer, BertLayerNorm):
+                            layer.autocast, layer.half_output = True, False
+                step = train_stepper(trainer, config, batch, args.seq)
+                step(1)  # traces and compiles
+            for _ in range(max(args.warmup - 1, 0)):
+                step(1)
+            steppers[name] = step
+        seconds = {name: [] for name in steppers}
+        for _ in range(args.rounds):
+            for name, step in steppers.items():
+                start = time.perf_counter()
+                step(1)
+                seconds[name].append(time.perf_counter() - start)
+    label = f"{args.model} train b{batch} s{args.seq} {args.dtype}"
+    print(f"{label}, examples/s per round (round 1 left out of the medians):")
+    for name, times in seconds.items():
+        print(f"  {name}: " + " ".join(f"{batch / t:6.2f}" for t in times)
+              + f" | median {batch / np.median(times[1:]):.2f}")
+    ratios = np.array(seconds["old"]) / np.array(seconds["new"])
+    print("  new/old: " + " ".join(f"{r:6.3f}" for r in ratios)
+          + f" | median {np.median(ratios[1:]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
