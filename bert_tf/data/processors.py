@@ -24,6 +24,8 @@ import inspect
 import os
 import sys
 
+from bert_tf.tokenization.packing import describe_labels, short_repr
+
 # Long documents (reviews, articles) exceed csv's default 128 KiB field limit.
 _FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
 
@@ -126,24 +128,6 @@ def require_columns(path, line, fields, needed, layout):
             line,
             f"expected at least {needed} columns ({layout}), found {len(fields)}",
         )
-
-
-def short_repr(value, limit=60):
-    """`repr(value)`, cut to about `limit` characters (error lines stay one short line)."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    quote = text[0] if text[0] in "'\"" else ""
-    return f"{text[:limit - 5]}...{quote} ({len(str(value))} chars)"
-
-
-def describe_labels(label_list, shown=8):
-    """The label list for an error line: all of a short list, else its first few and a count."""
-    labels = list(label_list)
-    if len(labels) <= shown:
-        return "[" + ", ".join(short_repr(l) for l in labels) + "]"
-    return (f"the {len(labels)} labels [" + ", ".join(short_repr(l, 30) for l in labels[:shown])
-            + ", ...]")
 
 
 def check_label(path, line, label, label_list):

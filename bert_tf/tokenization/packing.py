@@ -107,9 +107,26 @@ def convert_single_example(example, label_map, max_seq_length, tokenizer):
     elif example.label in label_map:
         features.label_id = label_map[example.label]
     else:
-        known = ", ".join(repr(k) for k in label_map)
         raise ValueError(
-            f"example {example.guid}: label {example.label!r} is not one of the task's labels "
-            f"({known})"
+            f"example {example.guid}: label {short_repr(example.label)} is not one of the "
+            f"task's labels {describe_labels(label_map)}"
         )
     return features
+
+
+def short_repr(value, limit=60):
+    """`repr(value)`, cut to about `limit` characters (error lines stay one short line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[0] if text[0] in "'\"" else ""
+    return f"{text[:limit - 5]}...{quote} ({len(str(value))} chars)"
+
+
+def describe_labels(label_list, shown=8):
+    """The label list for an error line: all of a short list, else its first few and a count."""
+    labels = list(label_list)
+    if len(labels) <= shown:
+        return "[" + ", ".join(short_repr(l) for l in labels) + "]"
+    return (f"the {len(labels)} labels [" + ", ".join(short_repr(l, 30) for l in labels[:shown])
+            + ", ...]")

@@ -105,10 +105,21 @@ def test_convert_single_example_regression_and_unlabelled(tokenizer):
 
 
 def test_unknown_label_names_guid_label_and_known_labels(tokenizer):
-    expected = r"example dev-7: label 'maybe' is not one of the task's labels \('0', '1'\)"
+    expected = r"example dev-7: label 'maybe' is not one of the task's labels \['0', '1'\]"
     with pytest.raises(ValueError, match=expected):
         convert_single_example(InputExample("dev-7", "want", label="maybe"), {"0": 0, "1": 1}, 8,
                                tokenizer)
+
+
+def test_unknown_label_error_stays_one_short_line_for_long_labels(tokenizer):
+    """A text column given as the label: the label and the label list are cut, with counts."""
+    label_map = {f"review {i}: " + "very long text " * 20: i for i in range(500)}
+    with pytest.raises(ValueError) as error:
+        convert_single_example(InputExample("train-3", "want", label="x" * 5000), label_map, 8,
+                               tokenizer)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 600, message
+    assert "(5000 chars)" in message and "the 500 labels [" in message
 
 
 @pytest.mark.parametrize("text_b", ["", "   ", "\x00\u200b"])
