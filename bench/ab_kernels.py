@@ -1,8 +1,8 @@
 """Paired A/B of stop 18's step changes, in one process: new kernels against the old op structure.
 
 On a noisy machine, separate processes of the same code differ by tens of percent (README,
-"Results (stop 17)"). Here both variants are built in one process, traced, warmed up, and then
-timed one step each in turn, so each round compares steps taken moments apart.
+"Earlier results: stop 17"). Here both variants are built in one process, traced and warmed
+up, and then timed one step each in turn, so each round compares steps taken moments apart.
 
 - new: bert_tf as it ships.
 - old: the same model and Trainer with stop 17's op structure. Keras' dropout kernels
