@@ -20,8 +20,9 @@ Why the bits agree, from TF's kernel (`random_distributions.h`, `philox_random.h
 - Kept elements are `x * scale`, where `scale = 1 / (1 - rate)` is rounded to x's dtype and
   the product is rounded once, as TF's Mul kernel does.
 
-On TPU, TF's `auto_select` picks another generator, so there (and for `noise_shape`, other
-dtypes, other backends, and inside `portable_ops()`) the layer is Keras' own Dropout.
+On TPU, TF's `auto_select` may pick another generator than Philox, and this kernel has not
+run there. So on TPU (and for `noise_shape`, other dtypes, other backends, and inside
+`portable_ops()`) the layer is Keras' own Dropout.
 """
 
 import math
