@@ -1,21 +1,25 @@
-"""Paired A/B of stop 18's step changes, in one process: new kernels against the old op structure.
+"""Paired A/B of a step change, in one process: new kernels against the old op structure.
 
 On a noisy machine, separate processes of the same code differ by tens of percent (README,
 "Earlier results: stop 17"). Here both variants are built in one process, traced and warmed
 up, and then timed one step each in turn, so each round compares steps taken moments apart.
 
 - new: bert_tf as it ships.
-- old: the same model and Trainer with stop 17's op structure. Keras' dropout kernels
-  (`BertDropout` falls back to `keras.layers.Dropout`, the same masks), Keras' input cast and a
-  float32 output for each `BertLayerNorm` (cast ops around the fused kernel), and the
-  gradient clipping as `tf.clip_by_global_norm` before the optimizer (the Trainer's path when
-  the optimizer has no `apply_scaled`).
+- old, `--change stop18` (the default): the same model and Trainer with stop 17's op
+  structure. Keras' dropout kernels (`BertDropout` falls back to `keras.layers.Dropout`, the
+  same masks), Keras' input cast and a float32 output for each `BertLayerNorm` (cast ops
+  around the fused kernel), and the gradient clipping as `tf.clip_by_global_norm` before the
+  optimizer (the Trainer's path when the optimizer has no `apply_scaled`).
+- old, `--change bias_add`: `BertDense` runs Keras' Dense (TF's BiasAdd, then the GELU as a
+  pass of its own) instead of its fused half-precision bias add; only bfloat16 differs.
 
 The switches are made while each variant is traced, then put back; the values are the same in
-both (tests check each change bit for bit), only the kernels differ. The first timed round
-often includes a one-off stall and is printed but left out of the median.
+both (tests check each change bit for bit), only the kernels differ. `--mode infer` times
+`Trainer.predict` batches instead of training steps. The first timed round often includes a
+one-off stall and is printed but left out of the median.
 
     python -m bench.ab_kernels --model minilm --batch 16 --dtype bfloat16 --rounds 8
+    python -m bench.ab_kernels --change bias_add --mode infer --model minilm --batch 32 --dtype bfloat16
 """
 
 import contextlib
@@ -23,6 +27,19 @@ import tempfile
 import time
 
 from bench.common import worker_parser
+
+
+@contextlib.contextmanager
+def without_fused_bias_add():
+    """While tracing: `BertDense` runs Keras' Dense."""
+    from bert_tf.modeling import fused_dense
+
+    fused_activation = fused_dense.BertDense._fused_activation
+    fused_dense.BertDense._fused_activation = lambda self: "no"
+    try:
+        yield
+    finally:
+        fused_dense.BertDense._fused_activation = fused_activation
 
 
 @contextlib.contextmanager
@@ -45,11 +62,12 @@ def old_op_structure():
 def main(argv=None):
     import numpy as np
 
-    from bench.bert_tf_step import build_trainer, model_setup, train_stepper
+    from bench.bert_tf_step import build_trainer, infer_stepper, model_setup, train_stepper
     from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--change", default="stop18", choices=("stop18", "bias_add"))
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     args = parser.parse_args(argv)
@@ -59,13 +77,17 @@ def main(argv=None):
     steppers = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
         for name in ("new", "old"):
-            with old_op_structure() if name == "old" else contextlib.nullcontext():
+            old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add}[args.change]
+            with old() if name == "old" else contextlib.nullcontext():
                 trainer, _ = build_trainer(args, batch, config, f"{work}/{name}", weights)
-                if name == "old":
+                if name == "old" and args.change == "stop18":
                     for layer in trainer.model._flatten_layers():
                         if isinstance(layer, BertLayerNorm):
                             layer.autocast, layer.half_output = True, False
-                step = train_stepper(trainer, config, batch, args.seq)
+                if args.mode == "infer":
+                    step = infer_stepper(trainer, config, batch, args.seq)
+                else:
+                    step = train_stepper(trainer, config, batch, args.seq)
                 step(1)  # traces and compiles
             for _ in range(max(args.warmup - 1, 0)):
                 step(1)
@@ -76,7 +98,7 @@ def main(argv=None):
                 start = time.perf_counter()
                 step(1)
                 seconds[name].append(time.perf_counter() - start)
-    label = f"{args.model} train b{batch} s{args.seq} {args.dtype}"
+    label = f"{args.model} {args.mode} b{batch} s{args.seq} {args.dtype} ({args.change})"
     print(f"{label}, examples/s per round (round 1 left out of the medians):")
     for name, times in seconds.items():
         print(f"  {name}: " + " ".join(f"{batch / t:6.2f}" for t in times)

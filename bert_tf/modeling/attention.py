@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from bert_tf.modeling.fused_dense import BertDense
 from bert_tf.modeling.fused_dropout import BertDropout
 
 
@@ -47,9 +48,9 @@ class BertSelfAttention(keras.layers.Layer):
         self.initializer_range = initializer_range
         width = num_heads * head_size
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
-        self.query = keras.layers.Dense(width, kernel_initializer=init, name="query")
-        self.key = keras.layers.Dense(width, kernel_initializer=init, name="key")
-        self.value = keras.layers.Dense(width, kernel_initializer=init, name="value")
+        self.query = BertDense(width, kernel_initializer=init, name="query")
+        self.key = BertDense(width, kernel_initializer=init, name="key")
+        self.value = BertDense(width, kernel_initializer=init, name="value")
         self.dropout = BertDropout(dropout_rate)
 
     def build(self, input_shape):

@@ -4,6 +4,7 @@ import keras
 
 from bert_tf.modeling.activations import get_activation
 from bert_tf.modeling.attention import BertSelfAttention
+from bert_tf.modeling.fused_dense import BertDense
 from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
@@ -52,15 +53,15 @@ class BertTransformerBlock(keras.layers.Layer):
         self.attention = BertSelfAttention(
             num_heads, hidden_size // num_heads, dropout_rate=attention_dropout_rate,
             initializer_range=initializer_range, name="attention")
-        self.attention_output = keras.layers.Dense(
+        self.attention_output = BertDense(
             hidden_size, kernel_initializer=init, name="attention_output")
         self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", half_output=True,
             name="attention_layer_norm")
-        self.intermediate = keras.layers.Dense(
+        self.intermediate = BertDense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
             name="intermediate")
-        self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output")
+        self.output_dense = BertDense(hidden_size, kernel_initializer=init, name="output")
         self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", half_output=True,
             name="output_layer_norm")

@@ -97,6 +97,18 @@ def test_ab_kernels_times_both_variants_and_puts_the_switches_back(tiny_json, ca
     assert BertDropout._fuses is fuses and hasattr(AdamWeightDecay, "apply_scaled")
 
 
+def test_ab_kernels_bias_add_change_in_inference_puts_the_switch_back(tiny_json, capsys):
+    from bench import ab_kernels
+    from bert_tf.modeling.fused_dense import BertDense
+
+    fused_activation = BertDense._fused_activation
+    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
+                     "--rounds", "2", "--warmup", "1", "--change", "bias_add", "--mode", "infer"])
+    out = capsys.readouterr().out
+    assert "infer b4 s16 bfloat16 (bias_add)" in out and "  new/old: " in out
+    assert BertDense._fused_activation is fused_activation
+
+
 def test_kernels_bench_prints_a_row_per_kernel_and_dtype(capsys):
     from bench import kernels
 
