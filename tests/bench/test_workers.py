@@ -109,6 +109,19 @@ def test_ab_kernels_bias_add_change_in_inference_puts_the_switch_back(tiny_json,
     assert BertDense._fused_activation is fused_activation
 
 
+def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):
+    from bench import bucketing
+
+    bucketing.main(["--model", tiny_json, "--batch", "4", "--seq", "64", "--examples", "32",
+                    "--warmup", "2", "--steps", "3", "--json"])
+    result = rows_of(capsys)[-1]
+    for mode in ("train", "infer"):
+        fixed, bucketed = (result[f"{mode}_{k}_examples_per_s"] for k in ("fixed", "bucketed"))
+        assert fixed > 0 and bucketed > 0 and result[f"{mode}_bucketed_steps"] == 3
+        assert result[f"{mode}_speedup"] == bucketed / fixed
+    assert 40 <= result["mean_tokens"] <= 60
+
+
 def test_kernels_bench_prints_a_row_per_kernel_and_dtype(capsys):
     from bench import kernels
 
