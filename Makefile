@@ -52,7 +52,7 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 12.4-12.7 on stop 17's 2-core AMX
+# Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 11.3-17.5 on stops 17-19's 2-core AMX
 # Xeon): table on stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
