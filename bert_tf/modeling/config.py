@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from bert_tf.modeling.activations import ACTIVATIONS
 

@@ -1,7 +1,6 @@
 """BertPooler: tanh(Dense(first token)), the `bert/pooler/dense` layer."""
 
 import keras
-from keras import ops
 
 
 class BertPooler(keras.layers.Layer):

@@ -4,7 +4,6 @@ never changes results."""
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from bert_tf.data.features import (cached_tfrecord, classifier_dataset, feature_spec,
