@@ -85,3 +85,44 @@ def test_get_config_round_trip():
     assert clone.units == 8 and clone.activation is gelu_tanh and clone.name == "intermediate"
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, BertDense)
+
+
+def test_a_whole_mixed_precision_model_is_unchanged(tiny_config_dict, monkeypatch):
+    from bert_tf.modeling import BertClassifier, BertConfig
+
+    rng = np.random.default_rng(0)
+    features = {"input_word_ids": tf.constant(rng.integers(5, 90, (4, 16)), tf.int32),
+                "input_mask": tf.constant(np.arange(16) < [[16], [9], [12], [5]], tf.int32),
+                "input_type_ids": tf.zeros((4, 16), tf.int32)}
+
+    def logits_and_grads():
+        keras.utils.set_random_seed(7)
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16")  # every layer, as --dtype=bfloat16 sets
+        try:
+            model = BertClassifier(BertConfig.from_dict(tiny_config_dict), num_labels=3,
+                                   pooling="mean", dropout_rate=0.1).ensure_built()
+        finally:
+            keras.config.set_dtype_policy(policy)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                logits = model(features, training=True)
+                loss = tf.reduce_sum(tf.cast(logits, tf.float32) ** 2)
+            return [logits] + tape.gradient(loss, model.trainable_variables)
+
+        return [tf.cast(tf.convert_to_tensor(t), tf.float32).numpy()
+                for t in step() if t is not None]
+
+    calls = []
+    real = fused_dense.fused_bias_add
+    monkeypatch.setattr(fused_dense, "fused_bias_add",
+                        lambda *args: calls.append(args[2]) or real(*args))
+    fused = logits_and_grads()
+    assert calls.count(None) >= 5 and calls.count(True) + calls.count(False) >= 1
+    monkeypatch.setattr(BertDense, "_fused_activation", lambda self: "no")
+    plain = logits_and_grads()
+    assert len(fused) == len(plain) > 30
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a, b)
