@@ -76,8 +76,8 @@ def main(argv=None):
     config, weights = model_setup(args.model)
     steppers = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
+        old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add}[args.change]
         for name in ("new", "old"):
-            old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add}[args.change]
             with old() if name == "old" else contextlib.nullcontext():
                 trainer, _ = build_trainer(args, batch, config, f"{work}/{name}", weights)
                 if name == "old" and args.change == "stop18":

@@ -91,8 +91,8 @@ def run(args) -> dict:
             for bucket, step in steps.items():
                 for _ in range(args.warmup if bucket else min(args.warmup, 2)):
                     step(1)
-            seconds = {False: 0.0, True: 0.0}
-            for _ in range(max(1, args.steps)):
+            seconds, rounds = {False: 0.0, True: 0.0}, max(1, args.steps)
+            for _ in range(rounds):
                 for bucket, step in steps.items():
                     start = time.perf_counter()
                     step(1)
@@ -101,10 +101,10 @@ def run(args) -> dict:
                 key = f"{mode}_{'bucketed' if bucket else 'fixed'}"
                 # The mean over all timed batches, not the best one: bucketed batches differ
                 # in length, and the best batch would favour the short ones.
-                result[key + "_examples_per_s"] = batch * max(1, args.steps) / seconds[bucket]
-                result[key + "_steps"] = max(1, args.steps)
+                result[key + "_examples_per_s"] = batch * rounds / seconds[bucket]
+                result[key + "_steps"] = rounds
                 print(f"bucketing {mode} {'bucketed' if bucket else 'fixed 128'}: "
-                      f"{result[key + '_examples_per_s']:.2f} ex/s ({max(1, args.steps)} timed "
+                      f"{result[key + '_examples_per_s']:.2f} ex/s ({rounds} timed "
                       f"batches of {batch}, in turn with the other; load {load_average()})",
                       flush=True)
             result[f"{mode}_speedup"] = (result[f"{mode}_bucketed_examples_per_s"]

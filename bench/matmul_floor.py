@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 
-from bench.common import worker_parser
+from bench.common import peak_of, worker_parser
 from bench.flops import step_flops
 
 Product = collections.namedtuple("Product", "label batch m k n transpose_a transpose_b count")
@@ -99,6 +99,10 @@ def _runner(product: Product, dtype, multiply=True):
     return lambda: fn(a, b).numpy().flat[0]
 
 
+def _shape(product: Product):
+    return product[1:7]  # batch, m, k, n, transpose_a, transpose_b
+
+
 def measure(args, batch):
     """{"step_s", "products": [(Product, median seconds of one product)], "reference_gflops",
     "call_s"}: medians over the rounds; a product's time is its call's less `call_s`."""
@@ -109,12 +113,13 @@ def measure(args, batch):
     config, weights = model_setup(args.model)
     dtype = tf.bfloat16 if args.dtype == "bfloat16" else tf.float32
     products = step_products(config, batch, args.seq, args.mode)
-    distinct = list(dict.fromkeys(p[:7] for p in products))
+    # Each shape is timed once, whatever label it stands under (e.g. "H->H" and "last K,V").
+    distinct = list(dict.fromkeys(_shape(p) for p in products))
     with tempfile.TemporaryDirectory(prefix="bench-matmul-floor-") as work:
         trainer, _ = build_trainer(args, batch, config, work, weights)
         stepper = train_stepper if args.mode == "train" else infer_stepper
         step = stepper(trainer, config, batch, args.seq)
-        runners = {key: _runner(Product(*key, 1), dtype) for key in distinct}
+        runners = {key: _runner(Product("", *key, 1), dtype) for key in distinct}
         reference = _runner(Product("reference", 1, 2048, 2048, 2048, False, False, 1), dtype)
         call = _runner(Product("call", 1, 16, 16, 16, False, False, 1), dtype, multiply=False)
         for _ in range(max(1, args.warmup)):
@@ -131,7 +136,7 @@ def measure(args, batch):
     median = {key: statistics.median(values) for key, values in times.items()}
     call_s = median["call"]
     return {"step_s": median["step"], "config": config, "call_s": call_s,
-            "products": [(p, max(median[p[:7]] - call_s, 1e-6)) for p in products],
+            "products": [(p, max(median[_shape(p)] - call_s, 1e-6)) for p in products],
             "reference_gflops": 2.0 * 2048 ** 3 / median["reference"] / 1e9}
 
 
@@ -171,11 +176,7 @@ def main(argv=None):
     if args.mode not in ("train", "infer") or args.dtype not in ("float32", "bfloat16"):
         parser.error("--mode is train or infer, --dtype float32 or bfloat16 (one of each)")
     batch = int(args.batch.split(",")[0])
-    peak = None
-    if args.peak_gflops:
-        values = dict(v.split("=") for v in args.peak_gflops.split(",")) if "=" in args.peak_gflops \
-            else {args.dtype: args.peak_gflops}
-        peak = float(values[args.dtype]) if args.dtype in values else None
+    peak = peak_of(args, args.dtype)
     print("\n".join(report(args, batch, measure(args, batch), peak)), flush=True)
     return 0
 

@@ -8,8 +8,8 @@ bfloat16 training on a 2-core AMX CPU, that came to about 13% of the op time of 
 
 Half-precision inputs are computed in float32 inside the loop and rounded once on the way out.
 The gradient is the derivative written out (no autodiff of the forward), in the same float32.
-Each new input shape compiles once (50-110 ms each way, measured). Bucketed batches come in multiples of
-8 tokens, so that is at most max_seq_length / 8 shapes.
+Each new input shape compiles once (50-110 ms each way, measured). Bucketed batches come in
+multiples of 8 tokens, so that is at most max_seq_length / 8 shapes.
 """
 
 import math
