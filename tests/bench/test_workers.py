@@ -1,10 +1,11 @@
 """Tiny smoke runs of the measurement workers: a tiny config, a few steps, the JSON row."""
 
+import io
 import json
 
 import pytest
 
-from bench.common import RESULT_PREFIX
+from bench.common import RESULT_PREFIX, TURN_LINE
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 
@@ -26,16 +27,24 @@ def tiny_json(tmp_path, tiny_config_dict):
     return str(path)
 
 
-def rows_of(capsys):
-    out = capsys.readouterr().out
-    return [json.loads(l[len(RESULT_PREFIX):]) for l in out.splitlines() if l.startswith(RESULT_PREFIX)]
+def rows_of(capsys, turns=0):
+    lines = capsys.readouterr().out.splitlines()
+    if turns:  # each case's result comes after the worker said it waits for its turn
+        marks = [l for l in lines if l == TURN_LINE or l.startswith(RESULT_PREFIX)]
+        assert marks[::2] == [TURN_LINE] * turns and len(marks) == 2 * turns
+    return [json.loads(l[len(RESULT_PREFIX):]) for l in lines if l.startswith(RESULT_PREFIX)]
 
 
-def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4")):
-    module.main(["--model", tiny_json, "--cases", ",".join(cases), "--seq", "16", "--warmup", "1",
-                 "--steps", "2", "--repeats", "2", "--peak_gflops", "float32=100,bfloat16=50",
-                 "--json"])
-    rows = rows_of(capsys)
+def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4"), turns=None):
+    """Runs a worker on the tiny config; with `turns` (a monkeypatch), as bench.run_all runs
+    it: `--turns`, one line on stdin per case."""
+    argv = ["--model", tiny_json, "--cases", ",".join(cases), "--seq", "16", "--warmup", "1",
+            "--steps", "2", "--repeats", "2", "--peak_gflops", "float32=100,bfloat16=50", "--json"]
+    if turns:
+        turns.setattr("sys.stdin", io.StringIO("go\n" * len(cases)))
+        argv.append("--turns")
+    module.main(argv)
+    rows = rows_of(capsys, len(cases) if turns else 0)
     assert [f"{r['mode']}:{r['batch']}" + (":bfloat16" if r["dtype"] == "bfloat16" else "")
             for r in rows] == list(cases)
     for r in rows:
@@ -45,12 +54,12 @@ def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4")):
     return rows
 
 
-def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys):
+def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys, monkeypatch):
     from bench import bert_tf_step
 
-    # Two training batch sizes on one dtype's Trainer, as in the full bench.
+    # Two training batch sizes on one dtype's Trainer, as in the full bench, taking turns.
     rows = smoke(bert_tf_step, tiny_json, capsys,
-                 cases=("train:4", "train:8", "infer:4", "train:4:bfloat16"))
+                 cases=("train:4", "train:8", "infer:4", "train:4:bfloat16"), turns=monkeypatch)
     assert rows[0]["system"] == "bert_tf" and "Trainer loop" in rows[0]["settings"]
     assert "mixed_bfloat16" in rows[3]["settings"] and "mixed" not in rows[0]["settings"]
 
@@ -63,12 +72,25 @@ def test_hf_torch_worker(tiny_json, capsys):
     assert smoke(peers_hf_torch, tiny_json, capsys)[0]["system"] == "hf_torch"
 
 
-def test_keras_hub_worker(tiny_json, capsys):
+def test_keras_hub_worker(tiny_json, capsys, monkeypatch):
     pytest.importorskip("keras_hub")
     from bench import peers_keras_hub
 
-    rows = smoke(peers_keras_hub, tiny_json, capsys, cases=("train:4",))
+    rows = smoke(peers_keras_hub, tiny_json, capsys, cases=("train:4",), turns=monkeypatch)
     assert rows[0]["system"] == "keras_hub"
+
+
+def test_a_worker_waiting_for_a_turn_stops_when_stdin_closes(monkeypatch, capsys):
+    import argparse
+
+    from bench.common import await_turn
+
+    await_turn(argparse.Namespace(turns=False))  # without --turns: no wait, nothing printed
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(SystemExit, match="stdin closed"):
+        await_turn(argparse.Namespace(turns=True))
+    assert capsys.readouterr().out == TURN_LINE + "\n"
 
 
 def test_worker_cases_grouped_by_dtype():
