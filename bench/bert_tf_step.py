@@ -24,7 +24,7 @@ import tempfile
 import types
 
 from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir, model_config,
-                          result_row, synthetic_batch, worker_parser)
+                          result_row, synthetic_batch, turn_wait, worker_parser)
 
 
 def build_trainer(args, batch, config_dict, output_dir, weights=None):
@@ -120,7 +120,8 @@ def run(args) -> list:
                     step = train_stepper(trainer, config_dict, batch, args.seq)
                 else:
                     step = infer_stepper(trainer, config_dict, batch, args.seq, args.xla)
-                timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
+                timing = measure(step, batch, args.warmup, args.steps, args.repeats,
+                                 args.budget_s, between=turn_wait(args))
                 rows.append(finish(result_row("bert_tf", args, mode, batch, timing,
                                               settings(args, runtime),
                                               weights="real" if weights else "random",

@@ -92,29 +92,41 @@ def synthetic_batch(config: dict, batch: int, seq: int, seed: int = 0) -> dict:
 
 
 def measure(step, batch: int, warmup: int = 2, steps: int = 6, repeats: int = 3,
-            budget_s: float = 60.0) -> dict:
-    """Times `step(n)` (runs n steps, returns when they are done); see the module docstring."""
+            budget_s: float = 60.0, between=None) -> dict:
+    """Times `step(n)` (runs n steps, returns when they are done); see the module docstring.
+
+    `between()`, if given, runs before every timed chunk after the first (a worker in turns
+    waits there for its next turn), and then all `min(repeats, steps)` chunks run whatever the
+    budget, so that the coordinator knows how many turns a case takes (`chunk_count`).
+    """
     warm = []
     for _ in range(max(1, warmup)):
         start = time.perf_counter()
         step(1)
         warm.append(time.perf_counter() - start)
     estimate = max(warm[-1], 1e-6)
-    repeats = max(1, min(repeats, steps))
+    repeats = chunk_count(steps, repeats)
     per_chunk = int(max(1, min(max(1, steps // repeats), budget_s / repeats / estimate)))
     chunks = []
     started = time.perf_counter()
-    for _ in range(repeats):
+    for chunk in range(repeats):
+        if chunk and between is not None:
+            between()
         start = time.perf_counter()
         step(per_chunk)
         chunks.append((time.perf_counter() - start) / per_chunk)
-        if time.perf_counter() - started > budget_s:
+        if between is None and time.perf_counter() - started > budget_s:
             break
     best = min(chunks)
     mean = sum(chunks) / len(chunks)
     return {"examples_per_s": batch / best, "mean_examples_per_s": batch / mean,
             "step_s": best, "steps_measured": per_chunk * len(chunks), "chunks": len(chunks),
             "warmup_steps": len(warm), "first_step_s": warm[0]}
+
+
+def chunk_count(steps: int, repeats: int) -> int:
+    """The timed chunks `measure` runs for a case: in turns, one turn each."""
+    return max(1, min(repeats, steps))
 
 
 def worker_parser(description: str) -> argparse.ArgumentParser:
@@ -140,10 +152,16 @@ def worker_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def turn_wait(args):
+    """`measure`'s `between` for a worker: wait for the next turn with `--turns`, else None."""
+    return (lambda: await_turn(args)) if getattr(args, "turns", False) else None
+
+
 def await_turn(args):
-    """With `--turns`: before a case's work (building included), says so and waits for the
-    coordinator's line on stdin. `bench.run_all` keeps every system's worker loaded and gives
-    them turns case by case, so one case's systems run back to back and never at once."""
+    """With `--turns`: before a case's work (building included) and before each of its timed
+    chunks after the first, says so and waits for the coordinator's line on stdin.
+    `bench.run_all` keeps every system's worker loaded and gives them turns case by case,
+    chunk by chunk, so one case's systems run back to back and never at once."""
     if not getattr(args, "turns", False):
         return
     print(TURN_LINE, flush=True)

@@ -19,7 +19,7 @@ import gc
 import os
 
 from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir, model_config,
-                          result_row, synthetic_batch, worker_parser)
+                          result_row, synthetic_batch, turn_wait, worker_parser)
 
 
 def build_classifier(args, config):
@@ -80,7 +80,8 @@ def run(args) -> list:
                 def step(n, x=x):
                     for _ in range(n):
                         model.predict_on_batch(x)
-            timing = measure(step, batch, args.warmup, args.steps, args.repeats, args.budget_s)
+            timing = measure(step, batch, args.warmup, args.steps, args.repeats,
+                             args.budget_s, between=turn_wait(args))
             rows.append(finish(result_row("keras_hub", args, mode, batch, timing, settings,
                                           weights="real" if args.model == "minilm" else "random",
                                           xla=bool(model.jit_compile)), args, config))

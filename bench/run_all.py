@@ -4,15 +4,16 @@ and `bench/results.json`.
 Order: the matmul peak (`bench.peak`, TF and torch; TF's measured again at the end, and the
 better of the two counts, since the machine may be shared); then, per model, one subprocess
 per system -- bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
-(`bench.peers_hf_torch`) -- all loaded at once and taking turns case by case (`bench.turns`:
-one runs at a time, the three systems of a case back to back, the first one rotating), each
+(`bench.peers_hf_torch`) -- all loaded at once and taking turns, timed chunk by timed chunk
+(`bench.turns`: one runs at a time, the three systems of a case back to back, the first one
+rotating), each
 case a training step or inference at batch 16 or 32, seq 128, float32 then bfloat16; then
 length bucketing (`bench.bucketing`) and the drug-review end-to-end fine-tune
 (`bench.end_to_end`). `--quick`: the peak and BERT-base float32 training at batch 16 for the
 three systems only.
 
-Steps (few, for 2 cores; see `bench.common.measure`): BERT-base 1 warm-up step (it traces)
-then 1 timed step (`--quick`: 2, best counts); MiniLM 1 warm-up and 2 timed steps, best counts. A case
+Steps (few, for 2 cores; see `bench.common.measure`): 1 warm-up step (it traces) then 2 timed
+steps, best counts, each timed step a turn of its own (the systems alternate: A B C A B C). A case
 whose estimated time (its FLOPs at half its framework's slowest measured matmul shape for that
 dtype, over its steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
@@ -43,15 +44,15 @@ import sys
 import tempfile
 import time
 
-from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS, cores,
-                          load_average, model_config)
+from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS,
+                          chunk_count, cores, load_average, model_config)
 from bench.flops import mfu, step_flops
 from bench.turns import run_in_turns
 
 WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
            "hf_torch": "bench.peers_hf_torch"}
 FRAMEWORK = {"bert_tf": "tensorflow", "keras_hub": "tensorflow", "hf_torch": "torch"}
-STEPS = {"bert_base": dict(warmup=1, steps=1, repeats=1, budget_s=60.0),
+STEPS = {"bert_base": dict(warmup=1, steps=2, repeats=2, budget_s=60.0),
          "minilm": dict(warmup=1, steps=2, repeats=2, budget_s=20.0)}
 QUICK_STEPS = dict(warmup=1, steps=2, repeats=2, budget_s=60.0)
 JEMALLOC = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
@@ -353,7 +354,10 @@ def main(argv=None):
     by_model, orders = {}, {}
     for system, model, case_list, steps in plan(args.quick, split(args.systems),
                                                 split(args.models), split(args.dtypes)):
-        orders.setdefault(model, [f"{mode}:{batch}:{dtype}" for dtype, mode, batch in case_list])
+        # A turn per timed chunk: the systems alternate within a case too (bench.turns).
+        chunks = range(chunk_count(steps["steps"], steps["repeats"]))
+        orders.setdefault(model, [f"{mode}:{batch}:{dtype} #{k + 1}"
+                                  for dtype, mode, batch in case_list for k in chunks])
         run_cases = []
         for dtype, mode, batch in case_list:
             est = estimate_case_s(system, model, dtype, mode, batch, steps, peak["peak_details"])
@@ -372,7 +376,8 @@ def main(argv=None):
         cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--cases",
                ",".join(run_cases), "--json", "--turns", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
-        by_model.setdefault(model, []).append((system, cmd, envs[system], run_cases))
+        turns = [f"{case} #{k + 1}" for case in run_cases for k in chunks]
+        by_model.setdefault(model, []).append((system, cmd, envs[system], turns))
 
     for model, jobs in by_model.items():
         # The model's systems all loaded at once, taking turns case by case (bench.turns).

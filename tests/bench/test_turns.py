@@ -33,6 +33,29 @@ FAKE_WORKER = textwrap.dedent("""
 """)
 
 
+# A worker that times its cases as the real ones do: bench.common.measure, in turns.
+CHUNKED_WORKER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {repo!r})
+    from bench.common import await_turn, emit_json, measure, turn_wait, worker_parser
+
+    parser = worker_parser("fake")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    for case in args.cases.split(","):
+        await_turn(args)
+        spans = []
+
+        def step(n):
+            spans.append(time.monotonic())
+            time.sleep(0.05 * n)
+            spans.append(time.monotonic())
+
+        measure(step, 1, warmup=1, steps=2, repeats=2, budget_s=0.0, between=turn_wait(args))
+        emit_json({{"system": args.name, "case": case, "spans": spans}}, args)
+""")
+
+
 def job(tmp_path, name, cases, fail_at=""):
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER.format(repo=REPO))
@@ -77,3 +100,25 @@ def test_a_turn_that_takes_too_long_is_stopped(tmp_path):
     cmd[1] = str(script)
     outcome = run_in_turns([(name, cmd, env, cases)], timeout=3, echo=lambda line: None)
     assert outcome["slow"] == ([], "timed out after 3 s")
+
+
+def test_each_timed_chunk_is_a_turn_of_its_own(tmp_path):
+    # bench.common.measure waits for a turn before each timed chunk after the first, even
+    # when the budget is spent: A B A B, warm-up and first chunk in one turn.
+    script = tmp_path / "chunked_worker.py"
+    script.write_text(CHUNKED_WORKER.format(repo=REPO))
+    cases = ["train:16:float32", "infer:16:float32"]
+    turns = [f"{case} #{k}" for case in cases for k in (1, 2)]
+    jobs = [(name, [sys.executable, str(script), "--name", name, "--cases", ",".join(cases),
+                    "--json", "--turns"], dict(os.environ), turns) for name in ("a", "b")]
+    outcome = run_in_turns(jobs, timeout=60, order=turns, echo=lambda line: None)
+    assert all(error is None for _, error in outcome.values())
+    chunks = sorted((start, end, r["system"], r["case"]) for rows, _ in outcome.values()
+                    for r in rows for start, end in zip(r["spans"][::2], r["spans"][1::2]))
+    assert all(x[1] <= y[0] for x, y in zip(chunks, chunks[1:]))  # never two at once
+    # Per case: a's warm-up and chunk 1, b's, then b's chunk 2 (rotated), a's chunk 2.
+    assert [(system, case) for _, _, system, case in chunks] == [
+        ("a", cases[0]), ("a", cases[0]), ("b", cases[0]), ("b", cases[0]),
+        ("b", cases[0]), ("a", cases[0]),
+        ("a", cases[1]), ("a", cases[1]), ("b", cases[1]), ("b", cases[1]),
+        ("b", cases[1]), ("a", cases[1])]

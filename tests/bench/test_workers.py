@@ -27,21 +27,22 @@ def tiny_json(tmp_path, tiny_config_dict):
     return str(path)
 
 
-def rows_of(capsys, turns=0):
+def rows_of(capsys, cases=0):
     lines = capsys.readouterr().out.splitlines()
-    if turns:  # each case's result comes after the worker said it waits for its turn
-        marks = [l for l in lines if l == TURN_LINE or l.startswith(RESULT_PREFIX)]
-        assert marks[::2] == [TURN_LINE] * turns and len(marks) == 2 * turns
+    if cases:  # a turn before each case and before its second timed chunk, then the result
+        marks = ["turn" if l == TURN_LINE else "row" for l in lines
+                 if l == TURN_LINE or l.startswith(RESULT_PREFIX)]
+        assert marks == ["turn", "turn", "row"] * cases
     return [json.loads(l[len(RESULT_PREFIX):]) for l in lines if l.startswith(RESULT_PREFIX)]
 
 
 def smoke(module, tiny_json, capsys, cases=("train:4", "infer:4"), turns=None):
     """Runs a worker on the tiny config; with `turns` (a monkeypatch), as bench.run_all runs
-    it: `--turns`, one line on stdin per case."""
+    it: `--turns`, one line on stdin per turn (two per case: 2 timed chunks)."""
     argv = ["--model", tiny_json, "--cases", ",".join(cases), "--seq", "16", "--warmup", "1",
             "--steps", "2", "--repeats", "2", "--peak_gflops", "float32=100,bfloat16=50", "--json"]
     if turns:
-        turns.setattr("sys.stdin", io.StringIO("go\n" * len(cases)))
+        turns.setattr("sys.stdin", io.StringIO("go\n" * 2 * len(cases)))
         argv.append("--turns")
     module.main(argv)
     rows = rows_of(capsys, len(cases) if turns else 0)
