@@ -53,11 +53,12 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 11.3-17.5 on stops 17-19's 2-core AMX
-# Xeon): table on stdout, bench/results.json.
+# Xeon, 16.4 in stop 20 with the systems taking turns): table on stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
-# Only the peak and BERT-base float32 training at batch 16 for the three systems (4.8 min there).
+# Only the peak and BERT-base float32 training at batch 16 for the three systems (4.8 min there;
+# 3.2-3.3 min in stop 20).
 bench-quick: $(BENCH_STAMP)
 	$(PY) -m bench.run_all --quick
 
