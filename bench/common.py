@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 RESULT_PREFIX = "BENCH_JSON "
-TURN_LINE = "BENCH_TURN waiting"  # a `--turns` worker, ready for its next case
+TURN_LINE = "BENCH_TURN waiting"  # a `--turns` worker, ready for its next turn
 # The TF settings bert_tf turns on when imported (bert_tf/__init__.py); each row records them.
 TF_TUNING_VARS = ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")
 SYSTEMS = ("bert_tf", "keras_hub", "hf_torch")
@@ -148,7 +148,8 @@ def worker_parser(description: str) -> argparse.ArgumentParser:
                         help="matmul peak for the MFU printed: N, or float32=N,bfloat16=M")
     parser.add_argument("--json", action="store_true", help=f"print a '{RESULT_PREFIX}' line")
     parser.add_argument("--turns", action="store_true",
-                        help="before each case, wait for a line on stdin (bench.run_all)")
+                        help="before each case and timed chunk, wait for a line on stdin "
+                             "(bench.run_all)")
     return parser
 
 

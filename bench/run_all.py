@@ -6,9 +6,8 @@ better of the two counts, since the machine may be shared); then, per model, one
 per system -- bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`), HF torch
 (`bench.peers_hf_torch`) -- all loaded at once and taking turns, timed chunk by timed chunk
 (`bench.turns`: one runs at a time, the three systems of a case back to back, the first one
-rotating), each
-case a training step or inference at batch 16 or 32, seq 128, float32 then bfloat16; then
-length bucketing (`bench.bucketing`) and the drug-review end-to-end fine-tune
+rotating), each case a training step or inference at batch 16 or 32, seq 128, float32 then
+bfloat16; then length bucketing (`bench.bucketing`) and the drug-review end-to-end fine-tune
 (`bench.end_to_end`). `--quick`: the peak and BERT-base float32 training at batch 16 for the
 three systems only.
 

@@ -1,18 +1,19 @@
 """Workers that take turns: every system's worker loaded at once, one case running at a time.
 
 `bench.run_all` times the three systems of a model this way. Each worker runs with `--turns`:
-before each case, building included, it prints `TURN_LINE` and waits for a line on stdin
-(`bench.common.await_turn`). The coordinator starts all the workers, waits until each one is
-loaded (they import at the same time, but nothing is timed until all are waiting), then gives
-each case's turn to every worker that has that case, one worker after the other. The order of
-the systems rotates from case to case.
+before each case (building included) and before each of its timed chunks after the first, it
+prints `TURN_LINE` and waits for a line on stdin (`bench.common.await_turn`). A turn is thus a
+case's build, warm-up and first chunk, or one later chunk. The coordinator starts all the
+workers, waits until each one is loaded (they import at the same time, but nothing is timed
+until all are waiting), then gives each turn to every worker that has it, one worker after the
+other. The order of the systems rotates from turn to turn.
 
 Why: run as separate phases, one system after the other, the three systems' steps of a case
 were minutes apart, and on this shared 2-core machine the speed drifts over minutes: the
 matmul peak measured at the start and at the end of one bench run differed by 25% (stop 19),
 and such drift went straight into the ratios. In turns, a case's systems run back to back.
 
-    results = run_in_turns([("bert_tf", cmd, env, ["train:16:float32", ...]), ...], timeout=1200)
+    results = run_in_turns([("bert_tf", cmd, env, ["train:16:float32 #1", ...]), ...], 1200)
 """
 
 import json
@@ -97,11 +98,12 @@ class TurnWorker:
 
 
 def run_in_turns(jobs, timeout, order=None, echo=print) -> dict:
-    """Runs `jobs` [(name, cmd, env, cases)] in turns; returns {name: (rows, error or None)}.
+    """Runs `jobs` [(name, cmd, env, turns)] in turns; returns {name: (rows, error or None)}.
 
-    Each job's `cases` are in the order its worker runs them; `order` is the order of the
-    turns (by default every job's cases, first seen first). `timeout` bounds the loading and
-    each turn. A worker that fails loses its remaining turns; the others go on.
+    Each job's `turns` are labels (a case, or a case and chunk) in the order its worker takes
+    them; `order` is the order of all turns (by default every job's, first seen first).
+    `timeout` bounds the loading and each turn. A worker that fails loses its remaining turns;
+    the others go on.
     """
     workers = [TurnWorker(*job) for job in jobs]
     if order is None:
