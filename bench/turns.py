@@ -27,7 +27,8 @@ from bench.common import RESULT_PREFIX, TURN_LINE
 
 
 class TurnWorker:
-    """One worker subprocess: its remaining cases, its JSON rows, its error (or None)."""
+    """One worker subprocess: its remaining turns (`cases`: labels, a case and chunk each), its
+    JSON rows, its error (or None)."""
 
     def __init__(self, name, cmd, env, cases):
         self.name, self.cases, self.rows, self.error = name, list(cases), [], None
@@ -97,19 +98,15 @@ class TurnWorker:
         self.stderr.close()
 
 
-def run_in_turns(jobs, timeout, order=None, echo=print) -> dict:
+def run_in_turns(jobs, timeout, order, echo=print) -> dict:
     """Runs `jobs` [(name, cmd, env, turns)] in turns; returns {name: (rows, error or None)}.
 
     Each job's `turns` are labels (a case, or a case and chunk) in the order its worker takes
-    them; `order` is the order of all turns (by default every job's, first seen first).
-    `timeout` bounds the loading and each turn. A worker that fails loses its remaining turns;
-    the others go on.
+    them, a subsequence of `order`, the order of all turns (a job may lack a case the plan
+    skipped for it). `timeout` bounds the loading and each turn. A worker that fails loses its
+    remaining turns; the others go on.
     """
     workers = [TurnWorker(*job) for job in jobs]
-    if order is None:
-        order = []
-        for w in workers:
-            order += [c for c in w.cases if c not in order]
     try:
         live = [w for w in workers if w.wait(timeout, echo)]
         for k, case in enumerate(order):

@@ -98,7 +98,8 @@ def test_a_turn_that_takes_too_long_is_stopped(tmp_path):
     script = tmp_path / "slow_worker.py"
     script.write_text(FAKE_WORKER.format(repo=REPO).replace("time.sleep(0.1)", "time.sleep(30)"))
     cmd[1] = str(script)
-    outcome = run_in_turns([(name, cmd, env, cases)], timeout=3, echo=lambda line: None)
+    outcome = run_in_turns([(name, cmd, env, cases)], timeout=3, order=cases,
+                           echo=lambda line: None)
     assert outcome["slow"] == ([], "timed out after 3 s")
 
 
