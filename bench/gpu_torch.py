@@ -4,18 +4,17 @@ Settings (HF `Trainer` with `bf16=True` / `tf32=True` and its defaults): SDPA at
 `torch.autocast("cuda", bfloat16)` for "mixed" (float16 for "fp16"), TF32 matmuls for "tf32"
 (`torch.backends.cuda.matmul.allow_tf32`), `torch.optim.AdamW(fused=True)` lr 2e-5, weight
 decay 0.01, `clip_grad_norm_(1.0)`, eager (no `torch.compile`, HF's default). Models:
-`BertForQuestionAnswering` (squad), `BertForSequenceClassification` (classify), `BertModel`
-without pooler (encoder), random init, dropout 0.1 in training.
+`BertForQuestionAnswering` (squad), `BertForSequenceClassification` (classify, trained and
+inferred), `BertModel` without pooler (encoder), random init, dropout 0.1 in training.
 
     python -m bench.gpu_torch [--cases squad_large:mixed] [--tiny] [--device cpu]
 """
 
-import argparse
 import time
 
 from bench.common import emit_json
 from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inputs,
-                              time_steps)
+                              time_steps, worker_parser)
 
 
 def hf_model(case, config, device):
@@ -77,7 +76,7 @@ def run_case(case, tiny, device):
         def step(n):
             with torch.inference_mode(), autocast():
                 for _ in range(n):
-                    model(**features).last_hidden_state
+                    model(**features)  # sequence output (encoder) or logits (classify)
             sync()
     else:
         if case.precision == "fp16":
@@ -98,7 +97,7 @@ def run_case(case, tiny, device):
                 raise FloatingPointError(f"{case.key}: loss {loss.item()}")
             sync()
 
-    timing = time_steps(step, batch_size)
+    timing = time_steps(step, batch_size, case)
     name = torch.cuda.get_device_name() if device_type == "cuda" else "cpu"
     settings = (f"torch {torch.__version__} / transformers {transformers.__version__}, {name}, "
                 f"{model.config._attn_implementation} attention, eager, "
@@ -133,19 +132,14 @@ def matmul_peak(device, n=8192):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=None, help="name:precision,... (bench.gpu_cases)")
-    parser.add_argument("--tiny", action="store_true", help="tiny model, batch 2, seq 16 (smoke)")
+    parser = worker_parser(__doc__.split("\n")[0], deadline_s=150.0)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--deadline_s", type=float, default=150.0,
-                        help="start no case after this many seconds")
-    parser.add_argument("--no_peak", action="store_true")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.deadline_s
     if not args.no_peak:
         emit_json({"peak_tflops": {"torch": matmul_peak(args.device, 256 if args.tiny else 8192)}})
     run_cases("hf_torch", args.cases,
-              lambda case: run_case(case, args.tiny, args.device), deadline)
+              lambda case: run_case(case, args.tiny, args.device), deadline, args.group)
     return 0
 
 
