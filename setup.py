@@ -21,8 +21,9 @@ EXTRAS_REQUIRE = {
     # torch 2.13.0 has a CPU wheel on the machines' local disk; a bare `torch` pulls a CUDA build.
     "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40",
              # tests/notebooks executes notebooks/ in a Jupyter kernel; the notebooks plot.
-             # tests/bench runs the GPU bench's Keras-on-JAX worker (bench.gpu_keras) on the CPU.
-             "jax>=0.10,<0.12",
+             # tests/bench runs the GPU bench's Keras-on-JAX workers (bench.gpu_keras, and
+             # bench.gpu_keras_hub with keras-hub) and the CPU bench's keras-hub worker.
+             "jax>=0.10,<0.12", "keras-hub==0.32.*",
              "matplotlib==3.11.2", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
     # Peers for the benchmarks only (`make bench`); never needed at run time. keras-hub 0.32
     # installs beside the pinned TF 2.21 / tensorflow-text 2.21 / Keras 3 without moving them.

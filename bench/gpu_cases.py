@@ -84,17 +84,16 @@ TIMED_S = {"nvidia": 4.0, "shapes": 2.0}
 
 
 def select(keys=None, group=None):
-    """The cases named in `keys` ("name:precision", comma-separated), or all of `group` (all
-    groups when None), in run order."""
-    pool = GROUPS[group] if group else CASES
+    """The cases named in `keys` ("name:precision", comma-separated; a key names one case in
+    all groups), else all of `group` (every group when None), in run order."""
     if not keys:
-        return list(pool)
+        return list(GROUPS[group] if group else CASES)
     wanted = [k.strip() for k in keys.split(",") if k.strip()]
-    known = {c.key: c for c in pool}
+    known = {c.key: c for c in CASES}
     unknown = [k for k in wanted if k not in known]
     if unknown:
         raise SystemExit(f"bench.gpu: --cases {unknown}: expected some of {sorted(known)}")
-    return [c for c in pool if c.key in wanted]
+    return [c for c in CASES if c.key in wanted]
 
 
 def group_of(case):

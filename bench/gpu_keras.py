@@ -79,10 +79,17 @@ def set_policy(case):
 
 
 def time_keras_case(case, model, loss_fn, features, data):
-    """Times a built Keras model's inference (`stateless_call`, training=False) or training
-    step (loss -> `jax.value_and_grad` -> AdamW `stateless_apply`, one `jax.jit`, variables
-    donated). `features` are the model's inputs, `data` the batch with its labels (on device).
-    The same step serves every Keras system, so their ratio is their layers' alone."""
+    """`keras_step` timed by `time_steps`: the case's timing row."""
+    return time_steps(keras_step(case, model, loss_fn, features, data), case_batch(features),
+                      case)
+
+
+def keras_step(case, model, loss_fn, features, data):
+    """`step(n)`: n of a Keras model's inference (`stateless_call`, training=False) or training
+    steps (loss -> `jax.value_and_grad` -> AdamW `stateless_apply`, one `jax.jit`, variables
+    donated), returning when they are done. `features` are the model's inputs, `data` the batch
+    with its labels (on device). The same step serves every Keras system, so their ratio is
+    their layers' alone. The first call traces and compiles."""
     import jax
     import keras
     import numpy as np
@@ -128,7 +135,7 @@ def time_keras_case(case, model, loss_fn, features, data):
             if not np.isfinite(float(loss)):
                 raise FloatingPointError(f"{case.key}: loss {float(loss)}")
 
-    return time_steps(step, case_batch(features), case)
+    return step
 
 
 def feature_selector(features):

@@ -11,7 +11,11 @@ class BertEmbeddings(keras.layers.Layer):
     """The input layer of BERT (`bert/embeddings/*` in a Google checkpoint).
 
     `output = Dropout(LayerNorm(word[ids] + token_type[type_ids] + position[:seq]))`.
-    LayerNorm runs in float32 even under a mixed policy.
+    The tables are read in their float32 without autocast, and the three rows are summed in
+    float32, so that under a mixed policy only the looked-up rows, not the whole word table, are
+    cast, and the table's gradient stays float32 (a half-precision scatter-add into a 30522 x H
+    table is what a cast table costs in the backward pass). The sum is rounded once to the
+    compute dtype; LayerNorm runs in float32 even under a mixed policy.
 
     Args:
         vocab_size: rows of `word_embeddings`.
@@ -47,23 +51,24 @@ class BertEmbeddings(keras.layers.Layer):
     def build(self, input_shape=None):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
         self.word_embeddings = self.add_weight(
-            shape=(self.vocab_size, self.hidden_size), initializer=init, name="word_embeddings")
+            shape=(self.vocab_size, self.hidden_size), initializer=init, name="word_embeddings",
+            autocast=False)
         self.token_type_embeddings = self.add_weight(
             shape=(self.type_vocab_size, self.hidden_size), initializer=init,
-            name="token_type_embeddings")
+            name="token_type_embeddings", autocast=False)
         self.position_embeddings = self.add_weight(
             shape=(self.max_position_embeddings, self.hidden_size), initializer=init,
-            name="position_embeddings")
+            name="position_embeddings", autocast=False)
         self.layer_norm.build((None, None, self.hidden_size))
         self.built = True
 
     def call(self, input_ids, type_ids, training=False):
         # input_ids, type_ids: [batch, seq] int -> [batch, seq, H]
         seq_length = ops.shape(input_ids)[1]
-        x = ops.take(self.word_embeddings, input_ids, axis=0)
+        x = ops.take(self.word_embeddings, input_ids, axis=0)  # float32 rows
         x = x + ops.take(self.token_type_embeddings, type_ids, axis=0)
         x = x + ops.expand_dims(self.position_embeddings[:seq_length], 0)
-        x = self.layer_norm(x)
+        x = self.layer_norm(ops.cast(x, self.compute_dtype))
         return self.dropout(x, training=training)
 
     def compute_output_shape(self, input_shape, type_shape=None):

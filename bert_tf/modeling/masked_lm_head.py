@@ -17,7 +17,7 @@ class BertMaskedLMHead(keras.layers.Layer):
 
     The decoder matrix is the encoder's word-embedding table, passed in at call time so that
     the head owns only `transform/dense`, `transform/LayerNorm` and `output_bias`.
-    Logits come out in float32.
+    Logits come out in float32, from the float32 table even under a mixed policy.
 
     Args:
         vocab_size: size of the output vocabulary (rows of the tied table).
@@ -35,6 +35,10 @@ class BertMaskedLMHead(keras.layers.Layer):
 
     def __init__(self, vocab_size, hidden_size, hidden_act="gelu", initializer_range=0.02,
                  layer_norm_eps=1e-12, **kwargs):
+        # No autocast: under a mixed policy Keras would cast every float argument, the whole
+        # [vocab, H] table too, to half precision (and call() would cast it back up). The
+        # transform Dense casts its own input; the decoder reads the float32 table as it is.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from bench import gpu, gpu_torch
-from bench.common import RESULT_PREFIX
-from bench.gpu_cases import CASES, select
+from bench.common import RESULT_PREFIX, model_config
+from bench.gpu_cases import CASES, MINILM, NVIDIA_CASES, SHAPE_CASES, select
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -21,12 +21,80 @@ def json_lines(text):
             if l.startswith(RESULT_PREFIX)]
 
 
+def run_jax_worker(module, *args):
+    """A Keras-on-JAX bench module in a subprocess on the CPU; its JSON lines."""
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json_lines(proc.stdout)
+
+
 def test_select_keeps_run_order_and_rejects_unknown_cases():
     assert [c.key for c in select("base_infer:fp16,squad_large:mixed")] == [
         "squad_large:mixed", "base_infer:fp16"]
     assert len(select()) == len(CASES)
     with pytest.raises(SystemExit, match="squad_large:fp32"):
         select("squad_large:fp32")
+
+
+def test_the_shapes_group_is_the_cpu_bench_shapes_training_first():
+    cases = select(group="shapes")
+    assert cases == list(SHAPE_CASES) and len(cases) == 12
+    assert [c.mode for c in cases] == ["train"] * 8 + ["infer"] * 4
+    assert {(c.model, c.batch, c.precision) for c in cases if c.mode == "train"} == {
+        (m, b, p) for m in ("bert_base", "minilm") for b in (16, 32) for p in ("mixed", "tf32")}
+    assert all(c.task == "classify" and c.seq == 128 for c in cases)
+    assert len({c.key for c in CASES}) == len(CASES)  # keys name one case across groups
+    assert select(group="nvidia") == list(NVIDIA_CASES)
+    assert [c.key for c in select("minilm_infer_b32:tf32,cls_base:tf32,bert_base_train_b16:mixed",
+                                  "nvidia")] == [  # keys pick from every group, in run order
+        "cls_base:tf32", "bert_base_train_b16:mixed", "minilm_infer_b32:tf32"]
+    with pytest.raises(SystemExit, match="minilm_train_b16:fp16"):
+        select("minilm_train_b16:fp16", "shapes")
+
+
+def test_minilm_shapes_are_the_packaged_models():
+    packaged = model_config("minilm")
+    for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        assert MINILM[key] == packaged[key], key
+
+
+def test_plan_runs_each_mode_for_every_system_and_keras_hub_only_classifies():
+    plan = gpu.plan(select(group="shapes"), ["keras_jax", "keras_hub", "torch"])
+    assert [(system, {c.mode for c in cases}, len(cases)) for system, cases in plan] == [
+        ("keras_jax", {"train"}, 8), ("keras_hub", {"train"}, 8), ("torch", {"train"}, 8),
+        ("keras_jax", {"infer"}, 4), ("keras_hub", {"infer"}, 4), ("torch", {"infer"}, 4)]
+    nvidia = gpu.plan(select(group="nvidia"), ["keras_jax", "keras_hub"])
+    assert [(s, [c.key for c in cases]) for s, cases in nvidia if s == "keras_hub"] == [
+        ("keras_hub", ["cls_base:mixed", "cls_base:tf32"])]
+
+
+def test_driver_runs_modes_in_turn_measures_each_peak_once_and_honours_its_deadline(
+        tmp_path, capsys):
+    output = tmp_path / "shapes.json"
+    gpu.main(["--group", "shapes", "--systems", "torch", "--tiny", "--device", "cpu",
+              "--cases", "minilm_infer_b32:mixed,minilm_train_b16:tf32",
+              "--output", str(output)])
+    out = capsys.readouterr().out
+    commands = [l for l in out.splitlines() if l.startswith("$ ")]
+    assert len(commands) == 2 and "--no_peak" not in commands[0] and "--no_peak" in commands[1]
+    assert "minilm_train_b16:tf32" in commands[0] and "minilm_infer_b32:mixed" in commands[1]
+    result = json.loads(output.read_text())
+    assert result["group"] == "shapes" and result["problems"] == []
+    assert [(r["case"], r["mode"]) for r in result["runs"]] == [
+        ("minilm_train_b16", "train"), ("minilm_infer_b32", "infer")]
+    assert set(result["flops_per_example"]) == {"minilm_train_b16:tf32", "minilm_infer_b32:mixed"}
+
+    late = tmp_path / "late.json"
+    gpu.main(["--group", "shapes", "--systems", "torch", "--tiny", "--device", "cpu",
+              "--deadline_s", "10", "--cases", "minilm_train_b16:tf32", "--output", str(late)])
+    result = json.loads(late.read_text())
+    assert result["runs"] == []
+    assert result["problems"] == [{"skipped": "minilm_train_b16:tf32", "system": "hf_torch",
+                                   "why": "driver deadline"}]
 
 
 def test_torch_worker_trains_and_infers_every_task_at_tiny_shapes(capsys):
@@ -48,14 +116,8 @@ def test_keras_jax_worker_loads_tf_weights_and_matches_tf(tmp_path):
     pytest.importorskip("jax")
     check_dir = str(tmp_path / "check")
     gpu.make_check(check_dir)
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_keras", "--tiny", "--no_peak", "--check", check_dir,
-         "--cases", "cls_base:mixed,base_infer:fp16"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    items = json_lines(proc.stdout)
+    items = run_jax_worker("bench.gpu_keras", "--tiny", "--no_peak", "--check", check_dir,
+                           "--cases", "cls_base:mixed,base_infer:fp16")
     check = items[0]["check"]
     # float32 at full matmul precision: the same math on two backends.
     assert check["float32_highest"]["logits_max_abs_diff"] < 1e-5
@@ -68,6 +130,34 @@ def test_keras_jax_worker_loads_tf_weights_and_matches_tf(tmp_path):
     assert all(r["system"] == "bert_tf_keras_jax" and r["examples_per_s"] > 0 for r in runs)
     assert "policy mixed_float16" in runs[0]["settings"]
     assert "policy mixed_bfloat16" in runs[1]["settings"]
+
+
+def test_keras_hub_worker_runs_keras_hubs_classifier_in_the_same_jax_step():
+    pytest.importorskip("jax")
+    pytest.importorskip("keras_hub")
+    items = run_jax_worker("bench.gpu_keras_hub", "--tiny", "--no_peak", "--cases",
+                           "minilm_train_b16:mixed,minilm_infer_b32:tf32,base_infer:fp16")
+    # keras-hub has no span head or bare encoder case: such a case fails alone.
+    assert items[0]["failed"] == "base_infer:fp16" and "only classifies" in items[0]["error"]
+    rows = items[1:]
+    assert [(r["system"], r["case"], r["mode"], r["precision"]) for r in rows] == [
+        ("keras_hub_keras_jax", "minilm_train_b16", "train", "mixed"),
+        ("keras_hub_keras_jax", "minilm_infer_b32", "infer", "tf32")]
+    for r in rows:
+        assert r["examples_per_s"] > 0 and "BertTextClassifier" in r["settings"]
+    assert "policy mixed_bfloat16" in rows[0]["settings"]
+    assert "AdamW + global clipnorm 1.0" in rows[0]["settings"]
+
+
+def test_embeddings_ab_times_the_old_and_the_new_embeddings():
+    pytest.importorskip("jax")
+    items = run_jax_worker("bench.gpu_embeddings_ab", "--tiny", "--variants", "before,after",
+                           "--rounds", "2", "--steps", "2", "--case", "minilm_train_b16:mixed")
+    summary = items[-1]["embeddings_ab"]
+    assert summary["case"] == "minilm_train_b16:mixed" and summary["policy"] == "mixed_bfloat16"
+    assert set(summary["rounds"]) == {"before", "after"}
+    assert all(len(r) == 2 and min(r) > 0 for r in summary["rounds"].values())
+    assert summary["after_vs_before"] > 0
 
 
 def test_driver_runs_a_worker_and_writes_the_results(tmp_path, capsys):
@@ -106,11 +196,32 @@ def test_collect_computes_mfu_and_ratios_and_the_table_shows_nvidia():
     assert "3.00x" in lines[1] and lines[1].split()[-1] == "1786"
 
 
+def test_collect_compares_with_keras_hub_and_the_table_lists_ours_first():
+    def run(system, per_s):
+        return {"system": system, "case": "bert_base_train_b16", "precision": "mixed",
+                "batch": 16, "seq": 128, "examples_per_s": per_s, "achieved_tflops": 60.0,
+                "nvidia_a100_seq_per_s": None}
+
+    items = [{"peak_tflops": {"jax": {"bfloat16": 600.0, "tf32": 300.0}}},
+             run("hf_torch", 500.0), run("keras_hub_keras_jax", 2000.0),
+             run("bert_tf_keras_jax", 2500.0)]
+    result = gpu.collect(items, tiny=False)
+    ours = result["runs"][-1]
+    assert ours["vs_hf_torch"] == pytest.approx(5.0)
+    assert ours["vs_keras_hub"] == pytest.approx(1.25)
+    assert "vs_keras_hub" not in result["runs"][0] and "vs_hf_torch" not in result["runs"][1]
+    lines = gpu.table(result).splitlines()
+    assert "vs KH" in lines[0]
+    assert [l.split()[1] for l in lines[1:]] == [
+        "bert_tf_keras_jax", "keras_hub_keras_jax", "hf_torch"]
+    assert lines[1].split()[-2:] == ["5.00x", "1.25x"]
+
+
 def test_shipped_gpu_results_are_complete():
     """bench/results_gpu.json (from the device runs) has both systems at every case."""
     with open(os.path.join(ROOT, "bench", "results_gpu.json"), encoding="utf-8") as f:
         result = json.load(f)
     have = {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
-    for case in CASES:
+    for case in NVIDIA_CASES:
         assert {("bert_tf_keras_jax", case.key), ("hf_torch", case.key)} <= have
     assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
