@@ -22,21 +22,16 @@ from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inpu
                              worker_parser)  # noqa: E402
 from bench.gpu_keras import (classifier_loss, keras_settings, set_policy,
                              time_keras_case)  # noqa: E402
+from bench.peers_keras_hub import bert_backbone  # noqa: E402
 
 SYSTEM = "keras_hub_keras_jax"
 
 
 def build_classifier(config):
-    """keras-hub's BERT classifier with a bert_tf config's shapes."""
+    """keras-hub's BERT classifier with a bert_tf config's shapes, as the CPU bench builds it."""
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config["vocab_size"], num_layers=config["num_hidden_layers"],
-        num_heads=config["num_attention_heads"], hidden_dim=config["hidden_size"],
-        intermediate_dim=config["intermediate_size"],
-        max_sequence_length=config["max_position_embeddings"],
-        num_segments=config["type_vocab_size"], dropout=config["hidden_dropout_prob"])
-    return keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2,
+    return keras_hub.models.BertTextClassifier(backbone=bert_backbone(config), num_classes=2,
                                                preprocessor=None, dropout=0.1)
 
 

@@ -22,6 +22,19 @@ from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir,
                           result_row, synthetic_batch, turn_wait, worker_parser)
 
 
+def bert_backbone(config):
+    """keras-hub's `BertBackbone` with a Google-style config's shapes (random init); also the
+    GPU bench's (`bench.gpu_keras_hub`)."""
+    import keras_hub
+
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=config["vocab_size"], num_layers=config["num_hidden_layers"],
+        num_heads=config["num_attention_heads"], hidden_dim=config["hidden_size"],
+        intermediate_dim=config["intermediate_size"],
+        max_sequence_length=config["max_position_embeddings"],
+        num_segments=config["type_vocab_size"], dropout=config["hidden_dropout_prob"])
+
+
 def build_classifier(args, config):
     import keras
     import keras_hub
@@ -32,12 +45,7 @@ def build_classifier(args, config):
         backbone = keras_hub.models.BertBackbone.from_preset(minilm_dir())
         source = "MiniLM weights via BertBackbone.from_preset(HF folder)"
     else:
-        backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=config["vocab_size"], num_layers=config["num_hidden_layers"],
-            num_heads=config["num_attention_heads"], hidden_dim=config["hidden_size"],
-            intermediate_dim=config["intermediate_size"],
-            max_sequence_length=config["max_position_embeddings"],
-            num_segments=config["type_vocab_size"], dropout=config["hidden_dropout_prob"])
+        backbone = bert_backbone(config)
         source = "random init"
     model = keras_hub.models.BertTextClassifier(
         backbone=backbone, num_classes=2, preprocessor=None, dropout=0.1)
