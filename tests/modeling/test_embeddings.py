@@ -1,5 +1,5 @@
 """BertEmbeddings under mixed precision: float32 rows summed and rounded once, and no whole-table
-cast anywhere in a model (the cast table's bfloat16 gradient made a step 2.3x slower on a GPU)."""
+cast anywhere in a model (with one, a mixed training step ran 2.45x slower on an H200)."""
 
 import ml_dtypes
 import numpy as np
