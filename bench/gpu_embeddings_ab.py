@@ -23,7 +23,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
 
 from bench.common import emit_json  # noqa: E402
-from bench.gpu_cases import config_of, select, shape_of, synthetic_inputs  # noqa: E402
+from bench.gpu_cases import select  # noqa: E402
 
 VARIANTS = ("before", "after", "keras_hub")
 
@@ -43,18 +43,13 @@ def cast_table_call(self, input_ids, type_ids, training=False):
 
 def build_step(variant, case, tiny):
     """The variant's `keras_step`, already traced and compiled (two steps run)."""
-    import jax
-
     from bench import gpu_keras, gpu_keras_hub
     from bert_tf.modeling.embeddings import BertEmbeddings
 
-    config = config_of(case, tiny)
-    batch, seq = shape_of(case, tiny)
-    data = {k: jax.device_put(v) for k, v in synthetic_inputs(config, batch, seq).items()}
+    config, data = gpu_keras.device_batch(case, tiny)
     if variant == "keras_hub":
         model, loss = gpu_keras_hub.build_classifier(config), gpu_keras.classifier_loss
-        features = {"token_ids": data["input_word_ids"], "segment_ids": data["input_type_ids"],
-                    "padding_mask": data["input_mask"]}
+        features = gpu_keras_hub.keras_hub_features(data)
     else:
         model, loss = gpu_keras.build_model(case, config)
         features = {k: data[k] for k in gpu_keras.FEATURES}
@@ -66,7 +61,7 @@ def build_step(variant, case, tiny):
         step(2)
     finally:
         BertEmbeddings.call = current
-    return step, batch
+    return step, gpu_keras.case_batch(features)
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@ its CUDA libraries (over 2 GB) cannot be carried there (64 MiB). bert_tf.modelin
 in `keras.ops` only, so the very same layers (BertEncoder, BertClassifier, BertSpanHead) run on
 the JAX backend, which compiles the whole step with XLA, as `--enable_xla` does under TF.
 
-Training step (`time_keras_case`, which also times keras-hub in `bench.gpu_keras_hub`):
+Training step (`keras_step`, which also times keras-hub in `bench.gpu_keras_hub`):
 `model.stateless_call` -> float32 loss -> `jax.value_and_grad` ->
 `keras.optimizers.AdamW(2e-5, weight_decay=0.01, global_clipnorm=1.0).stateless_apply`, all
 under one `jax.jit` with the variables donated. Inference: `stateless_call(training=False)`
@@ -113,10 +113,11 @@ def keras_step(case, model, loss_fn, features, data):
         optimizer.build(model.trainable_variables)
         state = [trainable, non_trainable, [v.value for v in optimizer.variables]]
 
-        features_of = feature_selector(features)
+        keys = tuple(features)  # the model's inputs, picked from the batch inside the step
 
         def compute_loss(tv, ntv, batch):
-            outputs, ntv = model.stateless_call(tv, ntv, features_of(batch), training=True)
+            outputs, ntv = model.stateless_call(tv, ntv, {k: batch[k] for k in keys},
+                                                training=True)
             return loss_fn(outputs, batch), ntv
 
         grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
@@ -138,12 +139,6 @@ def keras_step(case, model, loss_fn, features, data):
     return step
 
 
-def feature_selector(features):
-    """batch -> the model's inputs (the keys of `features`), inside the jitted step."""
-    keys = tuple(features)
-    return lambda batch: {k: batch[k] for k in keys}
-
-
 def case_batch(features):
     return int(next(iter(features.values())).shape[0])
 
@@ -158,13 +153,19 @@ def keras_settings(case, policy, model_text):
             + (", AdamW + global clipnorm 1.0, dropout 0.1" if case.mode == "train" else ""))
 
 
-def run_case(case, tiny):
+def device_batch(case, tiny):
+    """(config, the case's synthetic batch on the device) for any Keras system's step."""
     import jax
 
-    policy = set_policy(case)
     config = config_of(case, tiny)
     batch_size, seq = shape_of(case, tiny)
-    data = {k: jax.device_put(v) for k, v in synthetic_inputs(config, batch_size, seq).items()}
+    return config, {k: jax.device_put(v)
+                    for k, v in synthetic_inputs(config, batch_size, seq).items()}
+
+
+def run_case(case, tiny):
+    policy = set_policy(case)
+    config, data = device_batch(case, tiny)
     model, loss_fn = build_model(case, config)
     timing = time_keras_case(case, model, loss_fn, {k: data[k] for k in FEATURES}, data)
     return row("bert_tf_keras_jax", case, timing,

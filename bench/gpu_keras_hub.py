@@ -18,9 +18,8 @@ os.environ["KERAS_BACKEND"] = "jax"
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")
 
 from bench.common import emit_json  # noqa: E402
-from bench.gpu_cases import (config_of, row, run_cases, shape_of, synthetic_inputs,
-                             worker_parser)  # noqa: E402
-from bench.gpu_keras import (classifier_loss, keras_settings, set_policy,
+from bench.gpu_cases import row, run_cases, worker_parser  # noqa: E402
+from bench.gpu_keras import (classifier_loss, device_batch, keras_settings, set_policy,
                              time_keras_case)  # noqa: E402
 from bench.peers_keras_hub import bert_backbone  # noqa: E402
 
@@ -35,19 +34,21 @@ def build_classifier(config):
                                                preprocessor=None, dropout=0.1)
 
 
+def keras_hub_features(data):
+    """keras-hub's input names for a bench batch's features."""
+    return {"token_ids": data["input_word_ids"], "segment_ids": data["input_type_ids"],
+            "padding_mask": data["input_mask"]}
+
+
 def run_case(case, tiny):
-    import jax
     import keras_hub
 
     if case.task != "classify":
         raise ValueError(f"{case.key}: keras-hub's BertTextClassifier only classifies")
     policy = set_policy(case)
-    config = config_of(case, tiny)
-    batch_size, seq = shape_of(case, tiny)
-    data = {k: jax.device_put(v) for k, v in synthetic_inputs(config, batch_size, seq).items()}
-    features = {"token_ids": data["input_word_ids"], "segment_ids": data["input_type_ids"],
-                "padding_mask": data["input_mask"]}
-    timing = time_keras_case(case, build_classifier(config), classifier_loss, features, data)
+    config, data = device_batch(case, tiny)
+    timing = time_keras_case(case, build_classifier(config), classifier_loss,
+                             keras_hub_features(data), data)
     return row(SYSTEM, case, timing, keras_settings(
         case, policy, f"keras-hub {keras_hub.__version__} BertTextClassifier"), tiny)
 
