@@ -1,8 +1,9 @@
 """Paired A/B of a step change, in one process: new kernels against the old op structure.
 
-On a noisy machine, separate processes of the same code differ by tens of percent (bench/README.md,
-"Earlier results: stop 17"). Here both variants are built in one process, traced and warmed
-up, and then timed one step each in turn, so each round compares steps taken moments apart.
+On a noisy machine, separate processes of the same code differ by tens of percent
+(bench/README.md, "Earlier results: stop 17"). Here both variants are built in one process,
+traced and warmed up, and then timed one step each in turn, so each round compares steps taken
+moments apart.
 
 - new: bert_tf as it ships.
 - old, `--change stop18` (the default): the same model and Trainer with stop 17's op
