@@ -15,8 +15,8 @@ class BertEmbeddings(keras.layers.Layer):
     float32, so that under a mixed policy only the looked-up rows, not the whole word table, are
     cast, and the table's gradient stays float32. (With the whole table cast every step and its
     gradient a half-precision scatter into it, a BERT-Base mixed-precision training step ran
-    2.45x slower on an H200 under XLA: bench/README.md, "On a GPU".) The sum is rounded once to the
-    compute dtype; LayerNorm runs in float32 even under a mixed policy.
+    2.45x slower on an H200 under XLA: bench/README.md, "On a GPU".) The sum is rounded once to
+    the compute dtype; LayerNorm runs in float32 even under a mixed policy.
 
     Args:
         vocab_size: rows of `word_embeddings`.
