@@ -225,3 +225,23 @@ def test_shipped_gpu_results_are_complete():
     for case in NVIDIA_CASES:
         assert {("bert_tf_keras_jax", case.key), ("hf_torch", case.key)} <= have
     assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
+
+
+def test_shipped_gpu_shapes_results_are_complete_and_consistent():
+    """bench/results_gpu_shapes.json (stop 23's device calls): bert_tf and keras-hub at every
+    case it holds, every mixed training and inference shape there, and ratios and MFU that
+    `gpu.collect` recomputes from the rows and peaks as stored."""
+    with open(os.path.join(ROOT, "bench", "results_gpu_shapes.json"), encoding="utf-8") as f:
+        result = json.load(f)
+    have = {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
+    keys = {key for _, key in have}
+    assert {c.key for c in SHAPE_CASES if c.precision == "mixed"} <= keys
+    for key in keys:
+        assert {("bert_tf_keras_jax", key), ("keras_hub_keras_jax", key)} <= have
+    rows = [{k: v for k, v in r.items() if k not in ("mfu", "vs_hf_torch", "vs_keras_hub")}
+            for r in result["runs"]]
+    again = gpu.collect([{"peak_tflops": result["peak_tflops"]}] + rows, tiny=False)
+    for stored, recomputed in zip(result["runs"], again["runs"]):
+        for key in ("mfu", "vs_hf_torch", "vs_keras_hub"):
+            assert stored.get(key) == pytest.approx(recomputed.get(key)), (stored["case"], key)
+    assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
