@@ -217,11 +217,16 @@ def test_collect_compares_with_keras_hub_and_the_table_lists_ours_first():
     assert lines[1].split()[-2:] == ["5.00x", "1.25x"]
 
 
+def shipped_results(name):
+    """A results file from the device runs, and its (system, case key) pairs."""
+    with open(os.path.join(ROOT, "bench", name), encoding="utf-8") as f:
+        result = json.load(f)
+    return result, {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
+
+
 def test_shipped_gpu_results_are_complete():
     """bench/results_gpu.json (from the device runs) has both systems at every case."""
-    with open(os.path.join(ROOT, "bench", "results_gpu.json"), encoding="utf-8") as f:
-        result = json.load(f)
-    have = {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
+    result, have = shipped_results("results_gpu.json")
     for case in NVIDIA_CASES:
         assert {("bert_tf_keras_jax", case.key), ("hf_torch", case.key)} <= have
     assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
@@ -231,9 +236,7 @@ def test_shipped_gpu_shapes_results_are_complete_and_consistent():
     """bench/results_gpu_shapes.json (stop 23's device calls): bert_tf and keras-hub at every
     case it holds, every mixed training and inference shape there, and ratios and MFU that
     `gpu.collect` recomputes from the rows and peaks as stored."""
-    with open(os.path.join(ROOT, "bench", "results_gpu_shapes.json"), encoding="utf-8") as f:
-        result = json.load(f)
-    have = {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
+    result, have = shipped_results("results_gpu_shapes.json")
     keys = {key for _, key in have}
     assert {c.key for c in SHAPE_CASES if c.precision == "mixed"} <= keys
     for key in keys:
