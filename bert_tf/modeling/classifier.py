@@ -6,6 +6,7 @@ from keras import ops
 from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertClassificationHead
 from bert_tf.modeling.encoder import BertEncoder
+from bert_tf.modeling.portable import build_pass
 
 POOLINGS = ("cls", "mean")
 
@@ -68,7 +69,8 @@ class BertClassifier(keras.Model):
 
     def ensure_built(self):
         if not self.built or not self.weights:
-            self(self.encoder.dummy_inputs())
+            with build_pass():
+                self(self.encoder.dummy_inputs())
         return self
 
     def get_config(self):

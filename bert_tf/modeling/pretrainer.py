@@ -6,6 +6,7 @@ from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertNextSentenceHead
 from bert_tf.modeling.encoder import BertEncoder
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead
+from bert_tf.modeling.portable import build_pass
 
 
 class BertPretrainer(keras.Model):
@@ -56,7 +57,8 @@ class BertPretrainer(keras.Model):
         if not self.built or not self.weights:
             inputs = self.encoder.dummy_inputs()
             inputs["masked_lm_positions"] = inputs["input_type_ids"]
-            self(inputs)
+            with build_pass():
+                self(inputs)
         return self
 
     def get_config(self):
