@@ -38,6 +38,6 @@ def build_pass():
     """The context of a forward pass that only creates variables (the models' `ensure_built`).
 
     It traces plain ops: the XLA kernels would compile for the dummy inputs' shape, which no
-    later call uses (about 0.5 s of each script's start on a 2-core CPU, bench/README.md).
+    later call uses (about 0.4 s of each script's start on a 2-core CPU, bench/README.md).
     """
     return portable_ops()
