@@ -3,11 +3,14 @@
 import json
 import os
 
+import pytest
+
 from bench.common import DTYPES, MODELS, MODES, SYSTEMS
-from bench.run_all import (check_targets, estimate_case_s, markdown_table, plan, table,
+from bench.run_all import (add_mfu, check_targets, estimate_case_s, markdown_table, plan, table,
                            write_results)
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def row(system, rate, mode="train", model="bert_base", batch=16, dtype="float32", mfu=0.5):
@@ -114,3 +117,21 @@ def test_bench_time_target_and_phase_times():
     data.update(kind="quick", seconds=300.0)
     assert next(t for t in check_targets(data) if "minutes" in t["target"])["met"]
     assert "time: peak (tensorflow, torch) 41 s, bert_tf bert_base 250 s" in table(data)
+
+
+def test_shipped_cpu_results_are_complete_and_consistent():
+    """bench/results.json (the latest full CPU run): every system at every model, mode, batch
+    and dtype of the issue's grid, and MFU and targets that `add_mfu` and `check_targets`
+    recompute from the file's own rows and peaks."""
+    with open(os.path.join(ROOT, "bench", "results.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    assert data["kind"] == "full" and not data["errors"] and not data["skipped"]
+    have = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]) for r in data["runs"]}
+    assert {(s, m, mode, b, d) for s in SYSTEMS for m in MODELS for mode in MODES
+            for b in (16, 32) for d in DTYPES} <= have
+    rows = [{k: v for k, v in r.items() if k not in ("mfu", "executed_utilisation")}
+            for r in data["runs"]]
+    for stored, again in zip(data["runs"], add_mfu(rows, data["peak_gflops"])):
+        for key in ("mfu", "executed_utilisation"):
+            assert stored.get(key) == pytest.approx(again.get(key)), (stored["system"], key)
+    assert check_targets(data) == data["targets"]
