@@ -6,7 +6,7 @@ from keras import ops
 from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertClassificationHead
 from bert_tf.modeling.encoder import BertEncoder
-from bert_tf.modeling.portable import build_pass
+from bert_tf.modeling.portable import build_variables
 
 POOLINGS = ("cls", "mean")
 
@@ -69,8 +69,7 @@ class BertClassifier(keras.Model):
 
     def ensure_built(self):
         if not self.built or not self.weights:
-            with build_pass():
-                self(self.encoder.dummy_inputs())
+            build_variables(self, self.encoder.dummy_inputs())
         return self
 
     def get_config(self):

@@ -7,7 +7,7 @@ from bert_tf.modeling.attention import attention_mask_bias
 from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.embeddings import BertEmbeddings
 from bert_tf.modeling.pooler import BertPooler
-from bert_tf.modeling.portable import build_pass
+from bert_tf.modeling.portable import build_variables
 from bert_tf.modeling.transformer_block import BertTransformerBlock
 
 # The TF Hub BERT encoder input names.
@@ -95,8 +95,7 @@ class BertEncoder(keras.Model):
 
     def ensure_built(self):
         if not self.built or not self.weights:
-            with build_pass():
-                self(self.dummy_inputs())
+            build_variables(self, self.dummy_inputs())
         return self
 
     def get_config(self):

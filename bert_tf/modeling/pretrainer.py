@@ -6,7 +6,7 @@ from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertNextSentenceHead
 from bert_tf.modeling.encoder import BertEncoder
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead
-from bert_tf.modeling.portable import build_pass
+from bert_tf.modeling.portable import build_variables
 
 
 class BertPretrainer(keras.Model):
@@ -57,8 +57,7 @@ class BertPretrainer(keras.Model):
         if not self.built or not self.weights:
             inputs = self.encoder.dummy_inputs()
             inputs["masked_lm_positions"] = inputs["input_type_ids"]
-            with build_pass():
-                self(inputs)
+            build_variables(self, inputs)
         return self
 
     def get_config(self):

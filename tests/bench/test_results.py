@@ -47,7 +47,6 @@ def test_targets_met_and_unmet():
     assert targets["length bucketing >= 2x examples/s over fixed 128 (MRPC-like)"]["met"]
 
 
-
 def test_mfu_target_adds_tensorflows_own_peak_as_context():
     data = results([row("bert_tf", 1.0, mfu=0.72), row("bert_tf", 1.0, batch=32, mfu=0.6)])
     data["peak_gflops"]["float32"] = 280.0  # the better of TF and torch: torch here
@@ -61,6 +60,7 @@ def test_mfu_target_adds_tensorflows_own_peak_as_context():
     del data["peak_details"], data["peak_details_end"]
     target = next(t for t in check_targets(data) if "80%" in t["target"])
     assert target["detail"] == "b16 72.0%, b32 60.0%"
+
 
 def test_table_has_every_row_and_ratio():
     text = table(results([row("bert_tf", 2.0), row("keras_hub", 1.0), row("hf_torch", 4.0)]))
