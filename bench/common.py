@@ -129,6 +129,14 @@ def chunk_count(steps: int, repeats: int) -> int:
     return max(1, min(repeats, steps))
 
 
+def case_steps(mode: str, steps: int, repeats: int, train_steps=None) -> tuple:
+    """(timed steps, chunks) of a case: `train_steps`, if given, overrides both for training
+    cases, each timed step a chunk (a turn) of its own."""
+    if mode == "train" and train_steps:
+        return int(train_steps), int(train_steps)
+    return steps, repeats
+
+
 def worker_parser(description: str) -> argparse.ArgumentParser:
     """The command line every measurement worker takes."""
     parser = argparse.ArgumentParser(description=description)
@@ -143,6 +151,9 @@ def worker_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps (first traces)")
     parser.add_argument("--steps", type=int, default=6, help="most timed steps in all")
     parser.add_argument("--repeats", type=int, default=3, help="timed chunks; the best counts")
+    parser.add_argument("--train_steps", type=int, default=None,
+                        help="timed steps of a training case, one chunk each (default: --steps "
+                             "in --repeats chunks)")
     parser.add_argument("--budget_s", type=float, default=60.0, help="time for the timed chunks")
     parser.add_argument("--peak_gflops", default=None,
                         help="matmul peak for the MFU printed: N, or float32=N,bfloat16=M")

@@ -18,8 +18,8 @@ Transformers converter, offline).
 import gc
 import os
 
-from bench.common import (await_turn, dtype_groups, finish, measure, minilm_dir, model_config,
-                          result_row, synthetic_batch, turn_wait, worker_parser)
+from bench.common import (await_turn, case_steps, dtype_groups, finish, measure, minilm_dir,
+                          model_config, result_row, synthetic_batch, turn_wait, worker_parser)
 
 
 def bert_backbone(config):
@@ -88,7 +88,8 @@ def run(args) -> list:
                 def step(n, x=x):
                     for _ in range(n):
                         model.predict_on_batch(x)
-            timing = measure(step, batch, args.warmup, args.steps, args.repeats,
+            timing = measure(step, batch, args.warmup,
+                             *case_steps(mode, args.steps, args.repeats, args.train_steps),
                              args.budget_s, between=turn_wait(args))
             rows.append(finish(result_row("keras_hub", args, mode, batch, timing, settings,
                                           weights="real" if args.model == "minilm" else "random",

@@ -1,12 +1,16 @@
-"""Where the time of a bert_tf training step (or `--mode infer` batch) goes: op types ranked.
+"""Where the time of a training step (or `--mode infer` batch) goes: op types ranked.
 
-Builds the step exactly as `bench.bert_tf_step` does (the Trainer's loop), runs the warm-up
-steps, then records `--steps` steps with `tf.profiler` and sums the op events of the trace
-(XSpace, host plane) by op type. Matmul-like ops (MatMul, BatchMatMul, Einsum, their oneDNN
-forms) are totalled apart from the rest, which is the time the matmul peak does not explain.
-Times are summed over the intra-op threads, so they add up to about cores x wall time.
+Builds the step exactly as `bench.bert_tf_step` does (the Trainer's loop), or with
+`--system keras_hub` as `bench.peers_keras_hub` does (`train_on_batch` / `predict_on_batch`,
+with its `TF_ENABLE_ONEDNN_OPTS=1`), runs the warm-up steps, then records `--steps` steps with
+`tf.profiler` and sums the op events of the trace (XSpace, host plane) by op type. Matmul-like
+ops (MatMul, BatchMatMul, Einsum, their oneDNN forms) are totalled apart from the rest, which is
+the time the matmul peak does not explain. Times are summed over the intra-op threads, so they
+add up to about cores x wall time; the matmul line also gives them as a share of that (cores x
+wall), the figure to compare between systems that run the same matmul kernels. XLA-compiled
+kernels (bert_tf's fused ones) are not op events and are not counted.
 
-    python -m bench.profile_step [--model bert_base] [--batch 16] [--steps 2] [--top 25]
+    python -m bench.profile_step [--system bert_tf] [--model bert_base] [--batch 16] [--steps 2]
 """
 
 import collections
@@ -16,7 +20,7 @@ import re
 import tempfile
 import time
 
-from bench.common import worker_parser
+from bench.common import cores, worker_parser
 
 MATMUL = re.compile(r"MatMul|Einsum|Conv", re.I)
 
@@ -60,27 +64,54 @@ def op_times(logdir, by_name=False):
     return totals
 
 
-def main(argv=None):
-    import tensorflow as tf
+def keras_hub_stepper(args, batch):
+    """step(n): n `train_on_batch` (or `predict_on_batch`) calls, as bench.peers_keras_hub."""
+    from bench.common import model_config
+    from bench.peers_keras_hub import build_classifier, inputs
 
+    config = model_config(args.model)
+    model, _ = build_classifier(args, config)
+    x, y = inputs(config, batch, args.seq)
+
+    def step(n):
+        for _ in range(n):
+            model.train_on_batch(x, y) if args.mode == "train" else model.predict_on_batch(x)
+
+    return step
+
+
+def bert_tf_stepper(args, batch, work):
+    """step(n) of bench.bert_tf_step: n steps of the Trainer's loop, or n predict batches."""
     from bench.bert_tf_step import build_trainer, infer_stepper, model_setup, train_stepper
 
+    config, weights = model_setup(args.model)
+    trainer, _ = build_trainer(args, batch, config, work, weights)
+    if args.mode == "infer":
+        return infer_stepper(trainer, config, batch, args.seq, args.xla)
+    return train_stepper(trainer, config, batch, args.seq)
+
+
+def main(argv=None):
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--by_name", action="store_true", help="rank op names, not op types")
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
+    parser.add_argument("--system", default="bert_tf", choices=("bert_tf", "keras_hub"))
+    parser.add_argument("--jit_compile", action="store_true", help="keras_hub: force XLA")
     parser.set_defaults(steps=2, warmup=2)
     args = parser.parse_args(argv)
+    if args.system == "keras_hub":
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as bench.run_all runs it
+    import tensorflow as tf
+
     batch = int(str(args.batch).split(",")[0])
-    config, weights = model_setup(args.model)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
-        trainer, _ = build_trainer(args, batch, config, work, weights)
-        if args.mode == "infer":
-            step = infer_stepper(trainer, config, batch, args.seq, args.xla)
+        if args.system == "keras_hub":
+            step = keras_hub_stepper(args, batch)
         else:
-            step = train_stepper(trainer, config, batch, args.seq)
+            step = bert_tf_stepper(args, batch, work)
         for _ in range(args.warmup):
             step(1)
         logdir = os.path.join(work, "trace")
@@ -92,9 +123,12 @@ def main(argv=None):
         totals = op_times(logdir, args.by_name)
     busy = sum(t for t, _ in totals.values())
     mm = sum(t for k, (t, _) in totals.items() if MATMUL.search(k))
-    print(f"{args.steps} steps of {args.model} b{batch} s{args.seq} {args.dtype}: "
-          f"{wall / args.steps:.2f} s/step wall; op time {busy / 1e6 / args.steps:.2f} s/step "
-          f"summed over threads, matmul-like {mm / max(busy, 1e-9):.1%} of it")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or cores()
+    print(f"{args.system}: {args.steps} {args.mode} steps of {args.model} b{batch} s{args.seq} "
+          f"{args.dtype}: {wall / args.steps:.2f} s/step wall; op time "
+          f"{busy / 1e6 / args.steps:.2f} s/step summed over threads, matmul-like "
+          f"{mm / max(busy, 1e-9):.1%} of it and {mm / 1e6 / max(threads * wall, 1e-9):.1%} of "
+          f"{threads} threads x wall")
     width = max([34] + [len(k) + 2 for k in totals]) if args.by_name else 34
     print(f"{'op type':<{width}}{'ms/step':>10}{'share':>8}{'calls/step':>12}")
     for op_type, (us, count) in sorted(totals.items(), key=lambda kv: -kv[1][0])[:args.top]:

@@ -13,7 +13,8 @@ three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): 1 warm-up step (it traces) then 2 timed
 steps, best counts, each timed step a turn of its own (the systems alternate: A B C, B C A);
-BERT-base 1 timed step (2 took the full bench to 18.2 min in stop 20, too near 20). A case
+BERT-base 2 timed steps in training and 1 in inference (2 everywhere took the full bench to
+18.2 min in stop 20, too near 20; with 1 everywhere one slow step decided a training ratio). A case
 whose estimated time (its FLOPs at half its framework's slowest measured matmul shape for that
 dtype, over its steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
@@ -45,14 +46,14 @@ import tempfile
 import time
 
 from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS,
-                          chunk_count, cores, load_average, model_config)
+                          case_steps, chunk_count, cores, load_average, model_config)
 from bench.flops import mfu, step_flops
 from bench.turns import run_in_turns
 
 WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
            "hf_torch": "bench.peers_hf_torch"}
 FRAMEWORK = {"bert_tf": "tensorflow", "keras_hub": "tensorflow", "hf_torch": "torch"}
-STEPS = {"bert_base": dict(warmup=1, steps=1, repeats=1, budget_s=60.0),
+STEPS = {"bert_base": dict(warmup=1, steps=1, repeats=1, train_steps=2, budget_s=60.0),
          "minilm": dict(warmup=1, steps=2, repeats=2, budget_s=20.0)}
 QUICK_STEPS = dict(warmup=1, steps=2, repeats=2, budget_s=60.0)
 JEMALLOC = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2")
@@ -76,7 +77,19 @@ def estimate_case_s(system, model, dtype, mode, batch, steps, peak_details):
         return None
     rate = min([g for g in (by_dtype.get("shapes") or {}).values() if g] or [by_dtype["gflops"]])
     step_s = step_flops(model_config(model), 128, batch, mode) / (0.5 * rate * 1e9)
-    return step_s * (steps["warmup"] + steps["steps"])
+    return step_s * (steps["warmup"] + timed_steps(steps, mode)[0])
+
+
+def timed_steps(steps, mode):
+    """(timed steps, chunks) of a `mode` case under a STEPS entry (`bench.common.case_steps`)."""
+    return case_steps(mode, steps["steps"], steps.get("repeats", steps["steps"]),
+                      steps.get("train_steps"))
+
+
+def case_turns(cases, steps):
+    """The turn labels of `mode:batch:dtype` cases under a STEPS entry: one per timed chunk."""
+    return [f"{case} #{k + 1}" for case in cases
+            for k in range(chunk_count(*timed_steps(steps, case.split(":")[0])))]
 
 
 # Per system: the TF settings its subprocess gets (the others in TF_TUNING_VARS are unset).
@@ -371,9 +384,8 @@ def main(argv=None):
     for system, model, case_list, steps in plan(args.quick, split(args.systems),
                                                 split(args.models), split(args.dtypes)):
         # A turn per timed chunk: the systems alternate within a case too (bench.turns).
-        chunks = range(chunk_count(steps["steps"], steps["repeats"]))
-        orders.setdefault(model, [f"{mode}:{batch}:{dtype} #{k + 1}"
-                                  for dtype, mode, batch in case_list for k in chunks])
+        orders.setdefault(model, case_turns([f"{mode}:{batch}:{dtype}"
+                                             for dtype, mode, batch in case_list], steps))
         run_cases = []
         for dtype, mode, batch in case_list:
             est = estimate_case_s(system, model, dtype, mode, batch, steps, peak["peak_details"])
@@ -382,7 +394,8 @@ def main(argv=None):
                 results["skipped"].append({
                     "system": system, "model": model, "mode": mode, "batch": batch, "seq": 128,
                     "dtype": dtype, "estimated_seconds": est,
-                    "estimated_examples_per_s": batch * (steps["warmup"] + steps["steps"]) / est,
+                    "estimated_examples_per_s":
+                        batch * (steps["warmup"] + timed_steps(steps, mode)[0]) / est,
                     "reason": f"estimated {est:.0f} s > --max_case_s {args.max_case_s:.0f} "
                               f"({FRAMEWORK[system]} {dtype} matmul peak {fw:.1f} GFLOP/s)"})
             else:
@@ -392,7 +405,7 @@ def main(argv=None):
         cmd = [sys.executable, "-m", WORKERS[system], "--model", model, "--cases",
                ",".join(run_cases), "--json", "--turns", "--peak_gflops", peaks]
         cmd += [f"--{k}={v}" for k, v in steps.items()]
-        turns = [f"{case} #{k + 1}" for case in run_cases for k in chunks]
+        turns = case_turns(run_cases, steps)
         by_model.setdefault(model, []).append((system, cmd, envs[system], turns))
 
     for model, jobs in by_model.items():

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from bench.common import DTYPES, MODELS, MODES, SYSTEMS
-from bench.run_all import (add_mfu, check_targets, estimate_case_s, markdown_table, plan, table,
-                           write_results)
+from bench.run_all import (STEPS, add_mfu, case_turns, check_targets, estimate_case_s,
+                           markdown_table, plan, table, write_results)
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,6 +88,25 @@ def test_plans():
                for _, _, c, _ in full)
 
 
+def test_bert_base_training_cases_get_two_timed_turns():
+    # One timed step let a single slow step decide a BERT-base training ratio; inference
+    # stays at one (time), MiniLM at two everywhere.
+    cases = ["train:16:float32", "infer:16:float32", "train:32:bfloat16"]
+    assert case_turns(cases, STEPS["bert_base"]) == [
+        "train:16:float32 #1", "train:16:float32 #2", "infer:16:float32 #1",
+        "train:32:bfloat16 #1", "train:32:bfloat16 #2"]
+    assert case_turns(cases[:2], STEPS["minilm"]) == [
+        "train:16:float32 #1", "train:16:float32 #2", "infer:16:float32 #1",
+        "infer:16:float32 #2"]
+    # The case-time estimate counts the training case's extra step.
+    details = {"tensorflow": {"float32": {"gflops": 100.0}}}
+    train, infer = (estimate_case_s("bert_tf", "bert_base", "float32", mode, 16,
+                                    STEPS["bert_base"], details) for mode in ("train", "infer"))
+    one_step = estimate_case_s("bert_tf", "bert_base", "float32", "train", 16,
+                               dict(STEPS["bert_base"], train_steps=None), details)
+    assert train == pytest.approx(one_step * 3 / 2) and infer < one_step
+
+
 def test_slow_cases_are_estimated_from_the_framework_peak():
     details = {"torch": {"bfloat16": {"gflops": 1.0}}, "tensorflow": {"float32": {"gflops": 100.0}}}
     steps = {"warmup": 1, "steps": 2}
@@ -121,8 +140,8 @@ def test_bench_time_target_and_phase_times():
 
 def test_shipped_cpu_results_are_complete_and_consistent():
     """bench/results.json (the latest full CPU run): every system at every model, mode, batch
-    and dtype of the issue's grid, and MFU and targets that `add_mfu` and `check_targets`
-    recompute from the file's own rows and peaks."""
+    and dtype of the issue's grid, timed with the current STEPS, and MFU and targets that
+    `add_mfu` and `check_targets` recompute from the file's own rows and peaks."""
     with open(os.path.join(ROOT, "bench", "results.json"), encoding="utf-8") as f:
         data = json.load(f)
     assert data["kind"] == "full" and not data["errors"] and not data["skipped"]
@@ -135,3 +154,8 @@ def test_shipped_cpu_results_are_complete_and_consistent():
         for key in ("mfu", "executed_utilisation"):
             assert stored.get(key) == pytest.approx(again.get(key)), (stored["system"], key)
     assert check_targets(data) == data["targets"]
+    # Timed as `plan` times them now: every row as many timed steps as its STEPS entry says.
+    for r in data["runs"]:
+        steps = STEPS[r["model"]]
+        expected = steps.get("train_steps") if r["mode"] == "train" else None
+        assert r["steps_measured"] == (expected or steps["steps"]), (r["system"], r["model"])

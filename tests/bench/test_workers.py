@@ -65,6 +65,24 @@ def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys, monkeypatch):
     assert "mixed_bfloat16" in rows[3]["settings"] and "mixed" not in rows[0]["settings"]
 
 
+def test_train_steps_sets_the_timed_training_turns(tiny_json, capsys, monkeypatch):
+    # bench.run_all's BERT-base setting: --steps 1 --repeats 1, --train_steps 2. Each training
+    # case then times 2 steps, one turn each; inference one step in the case's single turn.
+    from bench import bert_tf_step
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("go\n" * 3))
+    bert_tf_step.main(["--model", tiny_json, "--cases", "train:4,infer:4", "--seq", "16",
+                       "--warmup", "1", "--steps", "1", "--repeats", "1", "--train_steps", "2",
+                       "--peak_gflops", "float32=100", "--json", "--turns"])
+    lines = capsys.readouterr().out.splitlines()
+    marks = ["turn" if l == TURN_LINE else "row" for l in lines
+             if l == TURN_LINE or l.startswith(RESULT_PREFIX)]
+    assert marks == ["turn", "turn", "row", "turn", "row"]
+    rows = [json.loads(l[len(RESULT_PREFIX):]) for l in lines if l.startswith(RESULT_PREFIX)]
+    assert [(r["mode"], r["steps_measured"], r["chunks"]) for r in rows] == [
+        ("train", 2, 2), ("infer", 1, 1)]
+
+
 def test_hf_torch_worker(tiny_json, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

@@ -1,0 +1,41 @@
+"""bench.profile_step on a tiny config: both systems' steps profiled and their ops ranked."""
+
+import json
+import re
+
+import pytest
+
+
+@pytest.fixture
+def tiny_json(tmp_path, tiny_config_dict):
+    path = tmp_path / "tiny_config.json"
+    path.write_text(json.dumps(tiny_config_dict))
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def keep_dtype_policy():
+    import keras
+
+    policy = keras.config.dtype_policy()
+    yield
+    keras.config.set_dtype_policy(policy)
+
+
+@pytest.mark.parametrize("system", ["bert_tf", "keras_hub"])
+def test_profile_ranks_the_ops_of_each_systems_training_step(system, tiny_json, capsys):
+    from bench import profile_step
+
+    profile_step.main(["--system", system, "--model", tiny_json, "--batch", "4", "--seq", "16",
+                       "--warmup", "1", "--steps", "1", "--top", "40"])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(l for l in lines if l.startswith(f"{system}: 1 train steps of "))
+    shares = re.search(r"matmul-like ([0-9.]+)% of it and ([0-9.]+)% of (\d+) threads x wall",
+                       header)
+    assert shares and 0 < float(shares.group(1)) < 100 and float(shares.group(2)) > 0
+    ranked = lines[lines.index(header) + 2:]
+    op_types = [l.split()[0] for l in ranked]
+    assert any(re.search("MatMul", t) for t in op_types), op_types
+    # The systems' own step: bert_tf's clips by global norm (L2Loss per variable), keras-hub's
+    # Keras Adam does not clip.
+    assert ("L2Loss" in op_types) == (system == "bert_tf")
