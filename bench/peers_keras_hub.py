@@ -60,6 +60,18 @@ def inputs(config, batch, seq):
     return x, data["labels"]
 
 
+def stepper(model, config, mode, batch, seq):
+    """step(n): n `train_on_batch` (or `predict_on_batch`) calls on a synthetic batch; also
+    what `bench.profile_step --system keras_hub` profiles."""
+    x, y = inputs(config, batch, seq)
+
+    def step(n):
+        for _ in range(n):
+            model.train_on_batch(x, y) if mode == "train" else model.predict_on_batch(x)
+
+    return step
+
+
 def run(args) -> list:
     import keras
     import keras_hub
@@ -79,15 +91,7 @@ def run(args) -> list:
                             f"BertTextClassifier.compile() defaults (Adam 5e-5), jit_compile="
                             f"{jit}, policy {keras.config.dtype_policy().name}, {source}, "
                             f"LD_PRELOAD={preload}")
-            x, y = inputs(config, batch, args.seq)
-            if mode == "train":
-                def step(n, x=x, y=y):
-                    for _ in range(n):
-                        model.train_on_batch(x, y)
-            else:
-                def step(n, x=x):
-                    for _ in range(n):
-                        model.predict_on_batch(x)
+            step = stepper(model, config, mode, batch, args.seq)
             timing = measure(step, batch, args.warmup,
                              *case_steps(mode, args.steps, args.repeats, args.train_steps),
                              args.budget_s, between=turn_wait(args))

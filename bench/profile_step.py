@@ -20,7 +20,7 @@ import re
 import tempfile
 import time
 
-from bench.common import cores, worker_parser
+from bench.common import cores, model_config, worker_parser
 
 MATMUL = re.compile(r"MatMul|Einsum|Conv", re.I)
 
@@ -65,19 +65,12 @@ def op_times(logdir, by_name=False):
 
 
 def keras_hub_stepper(args, batch):
-    """step(n): n `train_on_batch` (or `predict_on_batch`) calls, as bench.peers_keras_hub."""
-    from bench.common import model_config
-    from bench.peers_keras_hub import build_classifier, inputs
+    """step(n) of bench.peers_keras_hub: n `train_on_batch` (or `predict_on_batch`) calls."""
+    from bench.peers_keras_hub import build_classifier, stepper
 
     config = model_config(args.model)
     model, _ = build_classifier(args, config)
-    x, y = inputs(config, batch, args.seq)
-
-    def step(n):
-        for _ in range(n):
-            model.train_on_batch(x, y) if args.mode == "train" else model.predict_on_batch(x)
-
-    return step
+    return stepper(model, config, args.mode, batch, args.seq)
 
 
 def bert_tf_stepper(args, batch, work):

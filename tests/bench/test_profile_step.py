@@ -1,25 +1,10 @@
 """bench.profile_step on a tiny config: both systems' steps profiled and their ops ranked."""
 
-import json
 import re
 
 import pytest
 
-
-@pytest.fixture
-def tiny_json(tmp_path, tiny_config_dict):
-    path = tmp_path / "tiny_config.json"
-    path.write_text(json.dumps(tiny_config_dict))
-    return str(path)
-
-
-@pytest.fixture(autouse=True)
-def keep_dtype_policy():
-    import keras
-
-    policy = keras.config.dtype_policy()
-    yield
-    keras.config.set_dtype_policy(policy)
+pytestmark = pytest.mark.usefixtures("keep_dtype_policy")  # tests/bench/conftest.py
 
 
 @pytest.mark.parametrize("system", ["bert_tf", "keras_hub"])

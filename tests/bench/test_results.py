@@ -7,7 +7,7 @@ import pytest
 
 from bench.common import DTYPES, MODELS, MODES, SYSTEMS
 from bench.run_all import (STEPS, add_mfu, case_turns, check_targets, estimate_case_s,
-                           markdown_table, plan, table, write_results)
+                           markdown_table, plan, table, timed_steps, write_results)
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,6 +156,5 @@ def test_shipped_cpu_results_are_complete_and_consistent():
     assert check_targets(data) == data["targets"]
     # Timed as `plan` times them now: every row as many timed steps as its STEPS entry says.
     for r in data["runs"]:
-        steps = STEPS[r["model"]]
-        expected = steps.get("train_steps") if r["mode"] == "train" else None
-        assert r["steps_measured"] == (expected or steps["steps"]), (r["system"], r["model"])
+        expected = timed_steps(STEPS[r["model"]], r["mode"])[0]
+        assert r["steps_measured"] == expected, (r["system"], r["model"], r["mode"])

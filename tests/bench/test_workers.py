@@ -9,22 +9,7 @@ from bench.common import RESULT_PREFIX, TURN_LINE
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 
-
-@pytest.fixture(autouse=True)
-def keep_dtype_policy():
-    """The workers set Keras' global dtype policy (bfloat16 cases); later tests must not see it."""
-    import keras
-
-    policy = keras.config.dtype_policy()
-    yield
-    keras.config.set_dtype_policy(policy)
-
-
-@pytest.fixture
-def tiny_json(tmp_path, tiny_config_dict):
-    path = tmp_path / "tiny_config.json"
-    path.write_text(json.dumps(tiny_config_dict))
-    return str(path)
+pytestmark = pytest.mark.usefixtures("keep_dtype_policy")  # tests/bench/conftest.py
 
 
 def rows_of(capsys, cases=0):
