@@ -224,11 +224,25 @@ def shipped_results(name):
     return result, {(r["system"], f"{r['case']}:{r['precision']}") for r in result["runs"]}
 
 
-def test_shipped_gpu_results_are_complete():
-    """bench/results_gpu.json (from the device runs) has both systems at every case."""
+def assert_ratios_recompute(result):
+    """The stored MFU and ratios are what `gpu.collect` computes from the rows and peaks."""
+    derived = ("mfu", "vs_hf_torch", "vs_keras_hub", "vs_nvidia_a100")
+    rows = [{k: v for k, v in r.items() if k not in derived} for r in result["runs"]]
+    again = gpu.collect([{"peak_tflops": result["peak_tflops"]}] + rows, tiny=False)
+    for stored, recomputed in zip(result["runs"], again["runs"]):
+        for key in derived:
+            assert stored.get(key) == pytest.approx(recomputed.get(key)), (stored["case"], key)
+
+
+def test_shipped_gpu_results_are_complete_and_consistent():
+    """bench/results_gpu.json (stop 26's device calls) has both systems at every case, ratios
+    and MFU that `gpu.collect` recomputes, and rows measured after stop 21's embeddings change:
+    stop 12's mixed-precision rows, measured before it, are in results_gpu_stop12.json."""
     result, have = shipped_results("results_gpu.json")
     for case in NVIDIA_CASES:
         assert {("bert_tf_keras_jax", case.key), ("hf_torch", case.key)} <= have
+    assert_ratios_recompute(result)
+    assert result["date"] >= "2026-11-27"
     assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
 
 
@@ -241,10 +255,5 @@ def test_shipped_gpu_shapes_results_are_complete_and_consistent():
     assert {c.key for c in SHAPE_CASES if c.precision == "mixed"} <= keys
     for key in keys:
         assert {("bert_tf_keras_jax", key), ("keras_hub_keras_jax", key)} <= have
-    rows = [{k: v for k, v in r.items() if k not in ("mfu", "vs_hf_torch", "vs_keras_hub")}
-            for r in result["runs"]]
-    again = gpu.collect([{"peak_tflops": result["peak_tflops"]}] + rows, tiny=False)
-    for stored, recomputed in zip(result["runs"], again["runs"]):
-        for key in ("mfu", "vs_hf_torch", "vs_keras_hub"):
-            assert stored.get(key) == pytest.approx(recomputed.get(key)), (stored["case"], key)
+    assert_ratios_recompute(result)
     assert result["check"]["float32_highest"]["logits_max_abs_diff"] < 1e-5
