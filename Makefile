@@ -58,7 +58,8 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 11.3-17.5 on stops 17-19's 2-core AMX
-# Xeon, 16.4 in stop 20 and 15.7-17.2 in stop 22 with the systems taking turns): table on
+# Xeon, 16.4 in stop 20, 15.7-17.2 in stop 22 with the systems taking turns, 12.0-12.1 on stop
+# 26's faster Xeon): table on
 # stdout, bench/results.json.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
