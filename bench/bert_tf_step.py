@@ -23,8 +23,8 @@ import os
 import tempfile
 import types
 
-from bench.common import (await_turn, case_steps, dtype_groups, finish, measure, minilm_dir,
-                          model_config, result_row, synthetic_batch, turn_wait, worker_parser)
+from bench.common import (await_turn, dtype_groups, finish, measure_case, minilm_dir,
+                          model_config, result_row, synthetic_batch, worker_parser)
 
 
 def build_trainer(args, batch, config_dict, output_dir, weights=None):
@@ -120,9 +120,7 @@ def run(args) -> list:
                     step = train_stepper(trainer, config_dict, batch, args.seq)
                 else:
                     step = infer_stepper(trainer, config_dict, batch, args.seq, args.xla)
-                timing = measure(step, batch, args.warmup,
-                                 *case_steps(mode, args.steps, args.repeats, args.train_steps),
-                                 args.budget_s, between=turn_wait(args))
+                timing = measure_case(step, batch, mode, args)
                 rows.append(finish(result_row("bert_tf", args, mode, batch, timing,
                                               settings(args, runtime),
                                               weights="real" if weights else "random",

