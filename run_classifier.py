@@ -56,8 +56,9 @@ flags.DEFINE_string("label_list", None, "tsv/csv tasks: comma-separated labels i
 flags.DEFINE_bool("has_header", False, "tsv/csv tasks: files start with a header line.")
 flags.DEFINE_string("class_weights", "none", "Training loss weight per class: none (original), "
                     "balanced (n / (k * n_c)), sqrt_balanced, or one comma-separated number per label.")
-flags.DEFINE_bool("bucket_by_length", False, "Group training examples of similar length and cut "
-                  "every batch to its longest sequence (same results, less padding work).")
+flags.DEFINE_bool("bucket_by_length", False, "Group training examples of similar length, sort "
+                  "eval/predict rows by length (results still in input order), and cut every "
+                  "batch to its longest sequence (same results, less padding work).")
 flags.DEFINE_bool("use_tfds", False, "Read the GLUE task through tensorflow-datasets (prepared data).")
 
 

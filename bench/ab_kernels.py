@@ -13,6 +13,8 @@ moments apart.
   optimizer (the Trainer's path when the optimizer has no `apply_scaled`).
 - old, `--change bias_add`: `BertDense` runs Keras' Dense (TF's BiasAdd, then the GELU as a
   pass of its own) instead of its fused half-precision bias add; only bfloat16 differs.
+- old, `--change portable`: every layer traces plain TF ops (`portable_ops()`): no XLA kernel
+  at all (GELU, LayerNorm, dropout, bias add).
 
 The switches are made while each variant is traced, then put back; the values are the same in
 both (tests check each change bit for bit), only the kernels differ. `--mode infer` times
@@ -65,10 +67,11 @@ def main(argv=None):
 
     from bench.bert_tf_step import build_trainer, infer_stepper, model_setup, train_stepper
     from bert_tf.modeling.fused_layer_norm import BertLayerNorm
+    from bert_tf.modeling.portable import portable_ops
 
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--change", default="stop18", choices=("stop18", "bias_add"))
+    parser.add_argument("--change", default="stop18", choices=("stop18", "bias_add", "portable"))
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     args = parser.parse_args(argv)
@@ -77,7 +80,8 @@ def main(argv=None):
     config, weights = model_setup(args.model)
     steppers = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
-        old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add}[args.change]
+        old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add,
+               "portable": portable_ops}[args.change]
         for name in ("new", "old"):
             with old() if name == "old" else contextlib.nullcontext():
                 trainer, _ = build_trainer(args, batch, config, f"{work}/{name}", weights)

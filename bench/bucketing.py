@@ -5,13 +5,16 @@ total (uniform), written as run_classifier TFRecords at max_seq_length 128 and r
 `bert_tf.data.features.classifier_dataset` -- the real input pipeline -- once with fixed
 padding and once with `bucket_by_length=True` (batches of similar length, cut to their longest
 row rounded up to 8). Training times the Trainer's train loop over that pipeline (as
-`bench.bert_tf_step` does), inference times `Trainer.predict` over the eval pipeline. Results
-are equal either way (padding is masked; tested in tests/data/test_features.py), so the ratio
-is pure saved work. After enough warm-up batches that every bucket shape was built, the two
-are timed in turn, one batch each per round (`--steps` rounds), so that a slow phase of a
-shared machine falls on both (stop 19: run one after the other, the training ratio went from
-2.38x to 1.56x between two runs of code whose fp32 path had not changed). Both rates are
-means over all timed batches, since bucketed batches differ in length.
+`bench.bert_tf_step` does), one batch a round (`--steps` rounds, after `--warmup` batches that
+build every bucket shape). Inference times `Trainer.predict` over the whole eval file, as an
+eval runs (bucketed eval batches come sorted by length), one pass a round (`--infer_passes`,
+after one pass each to warm up). Results are equal either way (padding is masked; tested in
+tests/data/test_features.py), so the ratio is pure saved work. The two are timed in turn, so
+that a slow phase of a shared machine falls on both (stop 19: run one after the other, the
+training ratio went from 2.38x to 1.56x between two runs of code whose fp32 path had not
+changed). Both rates are means over everything timed, since bucketed batches differ in length.
+
+Until stop 27 inference timed one batch a round, through a dataset built for it, in file order.
 
     python -m bench.bucketing [--model minilm] [--batch 32] [--examples 1024]
 """
@@ -62,13 +65,10 @@ def pipeline_stepper(trainer, path, args, batch, bucket, mode):
             float(loop(iterator, tf.constant(n, tf.int32))[0])
         return step
 
-    batches = args.examples // batch
-    done = [0]
-
-    def step(n):  # the next n eval batches (eval keeps file order), from the top again at the end
-        ds = classifier_dataset(path, args.seq, batch, is_training=False, bucket_by_length=bucket)
-        trainer.predict(ds.skip(done[0] % batches).take(n))
-        done[0] += n
+    def step(n):  # n passes over the whole eval file, as an eval runs (length-sorted if bucketed)
+        for _ in range(n):
+            trainer.predict(classifier_dataset(path, args.seq, batch, is_training=False,
+                                               bucket_by_length=bucket))
     return step
 
 
@@ -87,25 +87,30 @@ def run(args) -> dict:
         for mode in [m for m in str(args.mode).split(",") if m]:
             steps = {bucket: pipeline_stepper(trainer, path, args, batch, bucket, mode)
                      for bucket in (False, True)}
-            # Fixed padding has one shape: a trace and one more batch warm it up.
+            if mode == "train":  # one batch a round; fixed padding (one shape) warms up sooner
+                warmup, rounds, unit = {False: min(args.warmup, 2), True: args.warmup}, args.steps, batch
+            else:  # one pass over the file a round, after a pass that builds every length
+                warmup, rounds, unit = {False: 1, True: 1}, args.infer_passes, args.examples // batch * batch
+            rounds = max(1, rounds)
             for bucket, step in steps.items():
-                for _ in range(args.warmup if bucket else min(args.warmup, 2)):
+                for _ in range(warmup[bucket]):
                     step(1)
-            seconds, rounds = {False: 0.0, True: 0.0}, max(1, args.steps)
+            seconds = {False: 0.0, True: 0.0}
             for _ in range(rounds):
                 for bucket, step in steps.items():
                     start = time.perf_counter()
                     step(1)
                     seconds[bucket] += time.perf_counter() - start
+            what = f"batches of {batch}" if mode == "train" else f"passes over {unit} examples"
             for bucket in (False, True):
                 key = f"{mode}_{'bucketed' if bucket else 'fixed'}"
-                # The mean over all timed batches, not the best one: bucketed batches differ
+                # The mean over everything timed, not the best round: bucketed batches differ
                 # in length, and the best batch would favour the short ones.
-                result[key + "_examples_per_s"] = batch * rounds / seconds[bucket]
-                result[key + "_steps"] = rounds
+                result[key + "_examples_per_s"] = unit * rounds / seconds[bucket]
+                result[key + ("_steps" if mode == "train" else "_passes")] = rounds
                 print(f"bucketing {mode} {'bucketed' if bucket else 'fixed 128'}: "
                       f"{result[key + '_examples_per_s']:.2f} ex/s ({rounds} timed "
-                      f"batches of {batch}, in turn with the other; load {load_average()})",
+                      f"{what}, in turn with the other; load {load_average()})",
                       flush=True)
             result[f"{mode}_speedup"] = (result[f"{mode}_bucketed_examples_per_s"]
                                          / result[f"{mode}_fixed_examples_per_s"])
@@ -121,6 +126,8 @@ def main(argv=None):
     # Enough warm-up batches that both bucket shapes (48 and 64 tokens) are built before timing.
     parser.set_defaults(model="minilm", batch="32", mode="train,infer", warmup=4, steps=6)
     parser.add_argument("--examples", type=int, default=1024, help="pairs in the TFRecord")
+    parser.add_argument("--infer_passes", type=int, default=2,
+                        help="timed passes over the whole file for inference, each system")
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))

@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 
 from support.builders import (ORIGINAL_TEST_VOCAB, TINY_CONFIG,  # noqa: E402
                               google_names_and_shapes, write_tf1_checkpoint, write_vocab)
+from support.kernels import forbid_kernels  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,13 @@ def original_test_vocab_file(tmp_path_factory):
     return write_vocab(tmp_path_factory.mktemp("vocab") / "vocab.txt", ORIGINAL_TEST_VOCAB)
 
 
+
+
+@pytest.fixture
+def kernels_forbidden(monkeypatch):
+    """bert_tf's GELU and LayerNorm XLA kernels raise `support.kernels.KernelCalled`; yields
+    the names of the kernels called."""
+    return forbid_kernels(monkeypatch)
 
 
 @pytest.fixture

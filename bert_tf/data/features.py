@@ -122,15 +122,20 @@ def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_train
                        is_regression: bool = False, seed: int = 12345,
                        input_context: Optional[tf.distribute.InputContext] = None,
                        shuffle_buffer: int = 10000,
-                       bucket_by_length: bool = False) -> tf.data.Dataset:
+                       bucket_by_length: bool = False,
+                       sort_window: int = 8192) -> tf.data.Dataset:
     """Batches of (features dict with TF Hub names, labels, weights).
 
     With `bucket_by_length`, training batches group examples of similar length and every
     batch (training and eval) is cut to its longest real sequence (rounded up to a multiple
-    of 8): padding never affects results, so this only saves work. Eval keeps file order.
+    of 8): padding never affects results, so this only saves work. Eval batches then come
+    sorted by length within windows of `sort_window` rows, and each element carries a fourth
+    item, the rows' positions in the file ([batch] int64), by which `Trainer.predict` puts its
+    outputs back in file order.
 
     Training data repeats and is shuffled with a fixed seed (so a resumed run can skip the
-    batches it already saw and continue on the same sequence); eval/predict keep file order.
+    batches it already saw and continue on the same sequence); eval/predict keep file order
+    (or, length-sorted, give back the rows by which it is restored).
     `batch_size` is the global batch; with an `input_context` each input pipeline gets its
     per-replica share and its own shard of the files' rows.
     """
@@ -162,6 +167,12 @@ def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_train
             lambda features, label, weight: tf.reduce_sum(features["input_mask"]),
             bucket_boundaries=boundaries, bucket_batch_sizes=[per_pipeline] * (len(boundaries) + 1),
             drop_remainder=True)
+    elif bucket_by_length:
+        # Eval: windows of rows (whole batches) sorted by length, then cut into batches.
+        window = max(1, -(-sort_window // per_pipeline)) * per_pipeline
+        ds = ds.enumerate().batch(window).map(
+            lambda rows, records: length_sorted_batches(*decode(records), rows, per_pipeline),
+            num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     else:
         # drop_remainder keeps shapes static (XLA, TPU); eval files are padded to whole batches.
         ds = ds.batch(per_pipeline, drop_remainder=True).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
@@ -170,13 +181,33 @@ def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_train
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def trim_to_longest(features, labels, weights, multiple: int = 8):
-    """Cuts a batch's [batch, seq] features to its longest real sequence (dynamic padding)."""
+def length_sorted_batches(features, labels, weights, rows, batch_size: int):
+    """A window of decoded rows -> the same rows stably sorted by length, as [n, batch_size, ...].
+
+    Each batch then holds rows of similar length and cuts well (`trim_to_longest`). `rows` are
+    the rows' positions in the file, to restore its order. Rows past the last whole batch are
+    dropped, as `drop_remainder` does (eval files are padded to whole batches).
+    """
+    order = tf.argsort(tf.reduce_sum(features["input_mask"], axis=1), stable=True)
+    order = order[:tf.size(order) // batch_size * batch_size]
+
+    def cut(x):
+        x = tf.gather(x, order)
+        return tf.reshape(x, tf.concat([[-1, batch_size], tf.shape(x)[1:]], 0))
+
+    return tf.nest.map_structure(cut, (features, labels, weights, rows))
+
+
+def trim_to_longest(features, labels, weights, *rest, multiple: int = 8):
+    """Cuts a batch's [batch, seq] features to its longest real sequence (dynamic padding).
+
+    Any further items of the element (the rows of a length-sorted eval batch) pass through.
+    """
     seq = tf.shape(features["input_mask"])[1]
     longest = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
     length = tf.minimum(seq, (longest + multiple - 1) // multiple * multiple)
     length = tf.maximum(length, 1)
-    return {k: v[:, :length] for k, v in features.items()}, labels, weights
+    return ({k: v[:, :length] for k, v in features.items()}, labels, weights, *rest)
 
 
 def count_records(path: str) -> int:

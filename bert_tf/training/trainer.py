@@ -8,6 +8,7 @@ Estimator-style resume from the newest checkpoint in `output_dir` (model, optimi
 RNG and input position), and several steps per `tf.function` call (`iterations_per_loop`).
 """
 
+import contextlib
 import dataclasses
 import time
 from typing import Callable, Dict, Optional
@@ -15,6 +16,8 @@ from typing import Callable, Dict, Optional
 import keras
 import numpy as np
 import tensorflow as tf
+
+from bert_tf.modeling.portable import portable_ops
 
 
 class TrainingError(RuntimeError):
@@ -308,8 +311,10 @@ class Trainer:
     def predict(self, dataset: tf.data.Dataset, enable_xla: bool = False):
         """Runs the model over a (non-distributed, ordered) dataset of (features, labels, weights).
 
-        Returns (outputs, labels, weights) as NumPy arrays in dataset order. Prediction reads
-        the mirrored variables from the host side; on TPU it runs through the strategy.
+        Returns (outputs, labels, weights) as NumPy arrays in dataset order. An element may
+        carry a fourth item, its rows' positions in the file (the length-sorted eval batches of
+        `classifier_dataset`); the arrays are then in that order. Prediction reads the mirrored
+        variables from the host side; on TPU it runs through the strategy.
         """
         if self._predict_step is None:
             model = self.model
@@ -318,7 +323,7 @@ class Trainer:
                 return model(features, training=False)
 
             # Bucketed eval batches come in many lengths: without reduce_retracing every new
-            # length is traced again (about 2 s each for MiniLM); with it, at most twice.
+            # length is traced again (about 2 s each for MiniLM).
             if isinstance(self.strategy, tf.distribute.TPUStrategy):
                 inner = tf.function(step, reduce_retracing=True)
 
@@ -330,14 +335,30 @@ class Trainer:
             else:
                 self._predict_step = tf.function(step, jit_compile=enable_xla or None,
                                                  reduce_retracing=True)
-        outputs, labels, weights = [], [], []
-        for features, batch_labels, batch_weights in without_autotune(dataset):
-            outputs.append(np.asarray(self._predict_step(features)))
+        predict_step = self._predict_step
+        if not isinstance(self.strategy, tf.distribute.TPUStrategy):
+            # One trace for the dataset's own shapes ([batch, None] when bucketed), not one for
+            # the first batch's length and a second, relaxed one when another length comes.
+            # Batches of many lengths in float32 trace plain ops: the XLA kernels would compile
+            # again for every length, to gain 1-3% a batch (bench/README.md, stop 27).
+            spec = dataset.element_spec[0]
+            lengths_vary = any(s.shape.rank and s.shape[-1] is None for s in tf.nest.flatten(spec))
+            plain = lengths_vary and self.model.compute_dtype == "float32"
+            with portable_ops() if plain else contextlib.nullcontext():
+                predict_step = predict_step.get_concrete_function(spec)
+        outputs, labels, weights, rows = [], [], [], []
+        for features, batch_labels, batch_weights, *batch_rows in without_autotune(dataset):
+            outputs.append(np.asarray(predict_step(features)))
             labels.append(batch_labels.numpy())
             weights.append(batch_weights.numpy())
+            rows += [r.numpy() for r in batch_rows]
         if not outputs:
             return np.zeros((0,)), np.zeros((0,)), np.zeros((0,))
-        return np.concatenate(outputs), np.concatenate(labels), np.concatenate(weights)
+        arrays = [np.concatenate(a) for a in (outputs, labels, weights)]
+        if rows:
+            order = np.argsort(np.concatenate(rows), kind="stable")
+            arrays = [a[order] for a in arrays]
+        return tuple(arrays)
 
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:

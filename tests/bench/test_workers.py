@@ -123,9 +123,10 @@ def test_ab_kernels_times_both_variants_and_puts_the_switches_back(tiny_json, ca
     assert BertDropout._fuses is fuses and hasattr(AdamWeightDecay, "apply_scaled")
 
 
-def test_ab_kernels_bias_add_change_in_inference_puts_the_switch_back(tiny_json, capsys):
+def test_ab_kernels_inference_changes_put_their_switches_back(tiny_json, capsys):
     from bench import ab_kernels
     from bert_tf.modeling.fused_dense import BertDense
+    from bert_tf.modeling.portable import fused_kernels_enabled
 
     fused_activation = BertDense._fused_activation
     ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
@@ -133,17 +134,22 @@ def test_ab_kernels_bias_add_change_in_inference_puts_the_switch_back(tiny_json,
     out = capsys.readouterr().out
     assert "infer b4 s16 bfloat16 (bias_add)" in out and "  new/old: " in out
     assert BertDense._fused_activation is fused_activation
+    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--rounds", "2",
+                     "--warmup", "1", "--change", "portable", "--mode", "infer"])
+    assert "infer b4 s16 float32 (portable)" in capsys.readouterr().out
+    assert fused_kernels_enabled()  # the plain-ops switch is put back
 
 
 def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):
     from bench import bucketing
 
     bucketing.main(["--model", tiny_json, "--batch", "4", "--seq", "64", "--examples", "32",
-                    "--warmup", "2", "--steps", "3", "--json"])
+                    "--warmup", "2", "--steps", "3", "--infer_passes", "2", "--json"])
     result = rows_of(capsys)[-1]
+    assert result["train_bucketed_steps"] == 3 and result["infer_bucketed_passes"] == 2
     for mode in ("train", "infer"):
         fixed, bucketed = (result[f"{mode}_{k}_examples_per_s"] for k in ("fixed", "bucketed"))
-        assert fixed > 0 and bucketed > 0 and result[f"{mode}_bucketed_steps"] == 3
+        assert fixed > 0 and bucketed > 0
         assert result[f"{mode}_speedup"] == bucketed / fixed
     assert 40 <= result["mean_tokens"] <= 60
 

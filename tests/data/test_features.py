@@ -9,22 +9,13 @@ import tensorflow as tf
 from bert_tf.data.features import (cached_tfrecord, classifier_dataset, feature_spec,
                                    write_tfrecord)
 from bert_tf.modeling import BertClassifier, BertConfig
-from bert_tf.tokenization.examples import InputFeatures
+from support.builders import random_classifier_features
 
 SEQ = 24
 
 
 def random_features(n, seed=0, num_labels=3):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n):
-        length = int(rng.integers(3, SEQ + 1))
-        ids = [2] + list(rng.integers(5, 99, length - 2)) + [3] + [0] * (SEQ - length)
-        mask = [1] * length + [0] * (SEQ - length)
-        split = int(rng.integers(1, length))
-        seg = [0] * split + [1] * (length - split) + [0] * (SEQ - length)
-        rows.append(InputFeatures(ids, mask, seg, int(rng.integers(0, num_labels)), True))
-    return rows
+    return random_classifier_features(n, SEQ, seed, num_labels)
 
 
 def test_records_use_the_original_feature_names_and_pad_to_whole_batches(tmp_path):
@@ -61,13 +52,45 @@ def test_trimmed_batches_give_the_same_logits_as_full_padding(tmp_path, tiny_con
     outputs = {}
     for bucket in (False, True):
         ds = classifier_dataset(path, SEQ, 4, is_training=False, bucket_by_length=bucket)
-        lengths = [f["input_mask"].shape[1] for f, _, _ in ds]
-        outputs[bucket] = np.concatenate([model(f).numpy() for f, _, _ in ds])
+        lengths = [f["input_mask"].shape[1] for f, *_ in ds]
+        outputs[bucket] = np.concatenate([model(f).numpy() for f, *_ in ds])
         if bucket:
             assert min(lengths) < SEQ  # some batch really was cut
+            rows = np.concatenate([element[3].numpy() for element in ds])
+            outputs[bucket] = outputs[bucket][np.argsort(rows)]  # back to file order
     diff = np.abs(outputs[True] - outputs[False]).max()
     print("max |logits(trimmed) - logits(fixed)|:", diff)
     assert diff <= 1e-5
+
+
+def test_length_sorted_eval_batches_hold_every_row_once_sorted_within_windows(tmp_path):
+    path = str(tmp_path / "eval.tf_record")
+    features = random_features(46, seed=7)
+    write_tfrecord(path, features, False, pad_to_multiple_of=4)  # 48 rows, 2 of them padding
+    file_lengths = np.array([sum(f.input_mask) for f in features] + [0, 0])
+    file_labels = np.array([f.label_id for f in features] + [0, 0])
+    ds = classifier_dataset(path, SEQ, 4, is_training=False, bucket_by_length=True, sort_window=16)
+    rows, sorted_tokens = [], 0
+    for features_, labels, weights, batch_rows in ds:
+        batch_rows = batch_rows.numpy()
+        lengths = features_["input_mask"].numpy().sum(1)
+        np.testing.assert_array_equal(lengths, file_lengths[batch_rows])
+        np.testing.assert_array_equal(labels.numpy(), file_labels[batch_rows])
+        np.testing.assert_array_equal(weights.numpy(), (batch_rows < 46).astype(np.float32))
+        width = features_["input_mask"].shape[1]
+        assert width == min(SEQ, max(8, -(-lengths.max() // 8) * 8))
+        rows.append(batch_rows)
+        sorted_tokens += 4 * width
+    rows = np.concatenate(rows)
+    assert sorted(rows.tolist()) == list(range(48))
+    for start in range(0, 48, 16):  # each window of 16 rows comes sorted by length, stably
+        window = rows[start:start + 16]
+        assert sorted(window.tolist()) == list(range(start, start + 16))
+        keys = list(zip(file_lengths[window], window))
+        assert keys == sorted(keys)
+    file_order = sum(4 * min(SEQ, max(8, -(-file_lengths[i:i + 4].max() // 8) * 8))
+                     for i in range(0, 48, 4))
+    assert sorted_tokens < file_order
 
 
 def test_bucketed_training_batches_group_similar_lengths(tmp_path):

@@ -8,31 +8,10 @@ kernels again.
 import numpy as np
 import pytest
 
-import bert_tf.modeling.fused_gelu as fused_gelu_module
-import bert_tf.modeling.fused_layer_norm as fused_layer_norm_module
 from bert_tf.modeling import BertClassifier, BertConfig, BertEncoder, BertPretrainer
+from support.kernels import KernelCalled
 
 from .test_numerics import random_inputs
-
-
-class KernelCalled(Exception):
-    pass
-
-
-@pytest.fixture
-def kernels_forbidden(monkeypatch):
-    """Makes the GELU and LayerNorm kernels raise `KernelCalled`; yields the names called."""
-    called = []
-
-    def forbidden(name):
-        def kernel(*args, **kwargs):
-            called.append(name)
-            raise KernelCalled(name)
-        return kernel
-
-    monkeypatch.setattr(fused_gelu_module, "fused_gelu", forbidden("gelu"))
-    monkeypatch.setattr(fused_layer_norm_module, "fused_layer_norm", forbidden("layer_norm"))
-    return called
 
 
 @pytest.mark.parametrize("make", [

@@ -101,3 +101,22 @@ def write_tf1_checkpoint(prefix, arrays, with_optimizer_slots=True):
     return prefix
 
 
+
+
+def random_classifier_features(n, seq, seed=0, num_labels=3):
+    """`n` InputFeatures of random token ids, 3..seq real tokens each ([CLS] ... [SEP]), two
+    segments and random labels, padded to `seq`."""
+    import numpy as np
+
+    from bert_tf.tokenization.examples import InputFeatures
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        length = int(rng.integers(3, seq + 1))
+        ids = [2] + list(rng.integers(5, 99, length - 2)) + [3] + [0] * (seq - length)
+        mask = [1] * length + [0] * (seq - length)
+        split = int(rng.integers(1, length))
+        segments = [0] * split + [1] * (length - split) + [0] * (seq - length)
+        rows.append(InputFeatures(ids, mask, segments, int(rng.integers(0, num_labels)), True))
+    return rows

@@ -185,3 +185,22 @@ def test_eval_every_steps_keeps_the_best_model(cached_run, tiny_model, mrpc_dir)
     assert {"bert/embeddings/word_embeddings", "output_weights", "output_bias"} <= names
     evals = read_events(run.output_dir / "eval")
     assert [s for s, _, _ in evals["eval/accuracy"]] == [5, 10, 15, EXPECTED_STEPS]
+
+
+def test_bucket_by_length_changes_no_eval_or_test_result(tiny_model, mrpc_dir, tmp_path):
+    # Eval and predict batches of 2 rows, length-sorted when bucketed: the results files must
+    # come back in input order with the values of fixed padding.
+    from bert_tf.training.results import read_eval_results
+
+    outs = {}
+    for bucket in ("false", "true"):
+        outs[bucket] = tmp_path / f"bucket_{bucket}"
+        run_ok(readme_args(tiny_model, mrpc_dir, outs[bucket], do_train="false",
+                           do_predict="true", eval_batch_size=2, predict_batch_size=2,
+                           bucket_by_length=bucket))
+    fixed, bucketed = (read_eval_results(outs[b] / "eval_results.txt") for b in ("false", "true"))
+    assert bucketed == pytest.approx(fixed, abs=1e-6)
+    probs = {b: np.loadtxt(outs[b] / "test_results.tsv") for b in outs}
+    assert probs["true"].shape == (N_TEST, 2)
+    np.testing.assert_allclose(probs["true"], probs["false"], atol=1e-6)
+    assert np.abs(probs["false"][1:] - probs["false"][:-1]).max() > 1e-5  # rows differ

@@ -5,15 +5,21 @@ max_seq_length / 8 lengths, so tracing once per length made eval several times s
 its arithmetic. These tests run the real Trainer on a tiny classifier.
 """
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from bert_tf.data.features import classifier_dataset, write_tfrecord
 from bert_tf.modeling import BertClassifier, BertConfig
 from bert_tf.training.fine_tune import _loss_fn
 from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
+from support.builders import random_classifier_features
+from support.kernels import KernelCalled
 
 LENGTHS = (8, 16, 24, 40, 32)
+SEQ = 24
 
 
 def _batch(config, batch, seq, seed):
@@ -53,11 +59,11 @@ def _trainer(config, tmp_path, batch=4, steps=10):
                           save_checkpoints_steps=100))
 
 
-def test_predict_over_many_lengths_traces_at_most_twice(tiny_config_dict, tmp_path):
+def test_predict_over_many_lengths_traces_once(tiny_config_dict, tmp_path):
     trainer = _trainer(tiny_config_dict, tmp_path)
     dataset, batches = _dataset(tiny_config_dict, 4, LENGTHS)
     logits, labels, _ = trainer.predict(dataset)
-    assert trainer._predict_step.experimental_get_tracing_count() <= 2
+    assert trainer._predict_step.experimental_get_tracing_count() == 1
     want = np.concatenate([trainer.model(f, training=False).numpy() for f, _, _ in batches])
     assert logits.shape == (4 * len(LENGTHS), 2)
     assert np.abs(logits - want).max() <= 1e-5
@@ -138,3 +144,43 @@ def test_mirrored_training_input_reads_each_replica_pipeline_on_the_host(tiny_co
     assert contexts == [(1, 0, 1)]
     for want in batches[2:]:
         _assert_same_batch(trainer.strategy.experimental_local_results(next(iterator))[0], want)
+
+
+def test_predict_over_length_sorted_batches_answers_in_file_order(tiny_config_dict, tmp_path):
+    path = str(tmp_path / "eval.tf_record")
+    write_tfrecord(path, random_classifier_features(30, SEQ, seed=11, num_labels=2), False,
+                   pad_to_multiple_of=4)
+    trainer = _trainer(tiny_config_dict, tmp_path)
+    fixed = trainer.predict(classifier_dataset(path, SEQ, 4, is_training=False))
+    ds = classifier_dataset(path, SEQ, 4, is_training=False, bucket_by_length=True)
+    assert len(ds.element_spec) == 4  # the rows come along
+    by_length = trainer.predict(ds)
+    assert by_length[0].shape == (32, 2)
+    real = fixed[2] > 0  # the file's padding rows (all-zero mask) attend to however much padding
+    assert real.sum() == 30
+    assert np.abs(by_length[0][real] - fixed[0][real]).max() <= 1e-5
+    np.testing.assert_array_equal(by_length[1], fixed[1])
+    np.testing.assert_array_equal(by_length[2], fixed[2])
+    assert not np.array_equal(np.concatenate([e[3].numpy() for e in ds]), np.arange(32))
+
+
+def test_predict_over_many_lengths_traces_plain_ops_in_float32_only(
+        tiny_config_dict, tmp_path, kernels_forbidden):
+    dataset, _ = _dataset(tiny_config_dict, 4, LENGTHS)
+    trainer = _trainer(tiny_config_dict, tmp_path / "fp32")
+    logits, _, _ = trainer.predict(dataset)
+    assert kernels_forbidden == [] and np.isfinite(logits).all()
+    # Batches of one length compile the kernels once, and use them.
+    one_length, _ = _dataset(tiny_config_dict, 4, (16, 16))
+    one_length = one_length.map(lambda f, y, w: (
+        {k: tf.ensure_shape(v, [4, 16]) for k, v in f.items()}, y, w))
+    with pytest.raises(KernelCalled):
+        _trainer(tiny_config_dict, tmp_path / "fixed").predict(one_length)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        half = _trainer(tiny_config_dict, tmp_path / "bf16")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    with pytest.raises(KernelCalled):
+        half.predict(dataset)
+    assert kernels_forbidden
