@@ -340,7 +340,8 @@ class Trainer:
             # One trace for the dataset's own shapes ([batch, None] when bucketed), not one for
             # the first batch's length and a second, relaxed one when another length comes.
             # Batches of many lengths in float32 trace plain ops: the XLA kernels would compile
-            # again for every length, to gain 1-3% a batch (bench/README.md, stop 27).
+            # again for every length, to gain 1-3% a batch (bench/README.md, stop 27). (A later
+            # fixed-shape dataset reuses that more general trace: the same values.)
             spec = dataset.element_spec[0]
             lengths_vary = any(s.shape.rank and s.shape[-1] is None for s in tf.nest.flatten(spec))
             plain = lengths_vary and self.model.compute_dtype == "float32"
