@@ -15,6 +15,10 @@ moments apart.
   pass of its own) instead of its fused half-precision bias add; only bfloat16 differs.
 - old, `--change portable`: every layer traces plain TF ops (`portable_ops()`): no XLA kernel
   at all (GELU, LayerNorm, dropout, bias add).
+- old, `--change precast` (with `--mode infer`): `Trainer.predict` without `precast_weights`,
+  so every batch casts the half-precision Dense weights again, as Keras does. Give
+  `--infer_batches` (batches per predict call, as an eval pass has them): the new variant casts
+  once a call.
 
 The switches are made while each variant is traced, then put back; the values are the same in
 both (tests check each change bit for bit), only the kernels differ. `--mode infer` times
@@ -23,6 +27,7 @@ one-off stall and is printed but left out of the median.
 
     python -m bench.ab_kernels --model minilm --batch 16 --dtype bfloat16 --rounds 8
     python -m bench.ab_kernels --change bias_add --mode infer --model minilm --batch 32 --dtype bfloat16
+    python -m bench.ab_kernels --change precast --mode infer --infer_batches 4 --dtype bfloat16
 """
 
 import contextlib
@@ -43,6 +48,19 @@ def without_fused_bias_add():
         yield
     finally:
         fused_dense.BertDense._fused_activation = fused_activation
+
+
+@contextlib.contextmanager
+def without_precast():
+    """While the first predict call runs: `Trainer.predict` finds no layer to precast."""
+    from bert_tf.training import trainer
+
+    precast_layers = trainer.precast_layers
+    trainer.precast_layers = lambda model: []
+    try:
+        yield
+    finally:
+        trainer.precast_layers = precast_layers
 
 
 @contextlib.contextmanager
@@ -71,7 +89,10 @@ def main(argv=None):
 
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--change", default="stop18", choices=("stop18", "bias_add", "portable"))
+    parser.add_argument("--change", default="stop18",
+                        choices=("stop18", "bias_add", "portable", "precast"))
+    parser.add_argument("--infer_batches", type=int, default=1,
+                        help="--mode infer: batches per Trainer.predict call")
     parser.add_argument("--optimizer", default="adamw_google")
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     args = parser.parse_args(argv)
@@ -81,7 +102,9 @@ def main(argv=None):
     steppers = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
         old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add,
-               "portable": portable_ops}[args.change]
+               "portable": portable_ops, "precast": without_precast}[args.change]
+        # A step: a training step, or a predict call over `n` batches.
+        n = args.infer_batches if args.mode == "infer" else 1
         for name in ("new", "old"):
             with old() if name == "old" else contextlib.nullcontext():
                 trainer, _ = build_trainer(args, batch, config, f"{work}/{name}", weights)
@@ -93,17 +116,19 @@ def main(argv=None):
                     step = infer_stepper(trainer, config, batch, args.seq)
                 else:
                     step = train_stepper(trainer, config, batch, args.seq)
-                step(1)  # traces and compiles
+                step(n)  # traces and compiles
             for _ in range(max(args.warmup - 1, 0)):
-                step(1)
+                step(n)
             steppers[name] = step
         seconds = {name: [] for name in steppers}
         for _ in range(args.rounds):
             for name, step in steppers.items():
                 start = time.perf_counter()
-                step(1)
-                seconds[name].append(time.perf_counter() - start)
+                step(n)
+                seconds[name].append((time.perf_counter() - start) / n)
     label = f"{args.model} {args.mode} b{batch} s{args.seq} {args.dtype} ({args.change})"
+    if n > 1:
+        label += f", {n} batches a predict call"
     print(f"{label}, examples/s per round (round 1 left out of the medians):")
     for name, times in seconds.items():
         print(f"  {name}: " + " ".join(f"{batch / t:6.2f}" for t in times)

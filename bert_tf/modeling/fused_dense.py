@@ -12,7 +12,8 @@ before the GELU, which is then computed in float32 and rounded once (as `fused_g
 Backward, the GELU derivative is `fused_gelu`'s, taken at that same rounded sum, and the bias
 gradient is TF's own BiasAddGrad of the same values (tests compare values and gradients with
 `keras.layers.Dense`). Float32 layers, other activations, LoRA or quantized layers, other
-backends and `portable_ops()` run Keras' Dense unchanged.
+backends and `portable_ops()` run Keras' Dense unchanged. Inside `precast_weights` (an inference
+pass) the layer reads its kernel and bias as casts made once for the pass.
 """
 
 import keras
@@ -20,6 +21,7 @@ from keras import ops
 
 from bert_tf.modeling.activations import HALF_DTYPES, gelu_exact, gelu_tanh
 from bert_tf.modeling.portable import fused_kernels_enabled
+from bert_tf.modeling.precast import precast_kernel_and_bias
 
 _KERNELS = None
 
@@ -98,8 +100,17 @@ class BertDense(keras.layers.Dense):
 
     def call(self, inputs, training=None):
         approximate = self._fused_activation()
-        if approximate == "no":
+        precast = precast_kernel_and_bias(self)
+        if precast is not None:  # inside `precast_weights`: the casts Keras would make
+            kernel, bias = precast
+        elif approximate == "no":
             return super().call(inputs, training=training)
-        # The bias as the tensor Keras adds (autocast to the compute dtype), not the variable.
-        bias = ops.cast(self.bias, self.compute_dtype)
-        return fused_bias_add(ops.matmul(inputs, self.kernel), bias, approximate)
+        else:
+            # The bias as the tensor Keras adds (autocast to the compute dtype), not the variable.
+            kernel, bias = self.kernel, ops.cast(self.bias, self.compute_dtype)
+        y = ops.matmul(inputs, kernel)
+        if approximate != "no":
+            return fused_bias_add(y, bias, approximate)
+        # Keras' Dense from here on, on the same values.
+        y = ops.add(y, bias)
+        return y if self.activation is None else self.activation(y)

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.modeling.portable import portable_ops
+from bert_tf.modeling.precast import cast_weights, precast_layers, precast_weights
 
 
 class TrainingError(RuntimeError):
@@ -316,15 +317,19 @@ class Trainer:
         `classifier_dataset`); the arrays are then in that order. Prediction reads the mirrored
         variables from the host side; on TPU it runs through the strategy.
         """
+        tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
         if self._predict_step is None:
             model = self.model
+            # Half-precision Dense weights, cast once a call instead of once a batch.
+            self._precast = [] if tpu else precast_layers(model)
 
-            def step(features):
-                return model(features, training=False)
+            def step(features, weights=()):
+                with precast_weights(self._precast, weights):
+                    return model(features, training=False)
 
             # Bucketed eval batches come in many lengths: without reduce_retracing every new
             # length is traced again (about 2 s each for MiniLM).
-            if isinstance(self.strategy, tf.distribute.TPUStrategy):
+            if tpu:
                 inner = tf.function(step, reduce_retracing=True)
 
                 @tf.function(reduce_retracing=True)
@@ -335,8 +340,8 @@ class Trainer:
             else:
                 self._predict_step = tf.function(step, jit_compile=enable_xla or None,
                                                  reduce_retracing=True)
-        predict_step = self._predict_step
-        if not isinstance(self.strategy, tf.distribute.TPUStrategy):
+        predict_step, weights = self._predict_step, []
+        if not tpu:
             # One trace for the dataset's own shapes ([batch, None] when bucketed), not one for
             # the first batch's length and a second, relaxed one when another length comes.
             # Batches of many lengths in float32 trace plain ops: the XLA kernels would compile
@@ -345,17 +350,20 @@ class Trainer:
             spec = dataset.element_spec[0]
             lengths_vary = any(s.shape.rank and s.shape[-1] is None for s in tf.nest.flatten(spec))
             plain = lengths_vary and self.model.compute_dtype == "float32"
+            weights = cast_weights(self._precast)  # once for every batch of this call
             with portable_ops() if plain else contextlib.nullcontext():
-                predict_step = predict_step.get_concrete_function(spec)
-        outputs, labels, weights, rows = [], [], [], []
+                predict_step = predict_step.get_concrete_function(
+                    spec, [tf.TensorSpec(w.shape, w.dtype) for w in weights])
+        outputs, labels, example_weights, rows = [], [], [], []
         for features, batch_labels, batch_weights, *batch_rows in without_autotune(dataset):
-            outputs.append(np.asarray(predict_step(features)))
+            outputs.append(np.asarray(predict_step(features, weights) if not tpu
+                                      else predict_step(features)))
             labels.append(batch_labels.numpy())
-            weights.append(batch_weights.numpy())
+            example_weights.append(batch_weights.numpy())
             rows += [r.numpy() for r in batch_rows]
         if not outputs:
             return np.zeros((0,)), np.zeros((0,)), np.zeros((0,))
-        arrays = [np.concatenate(a) for a in (outputs, labels, weights)]
+        arrays = [np.concatenate(a) for a in (outputs, labels, example_weights)]
         if rows:
             order = np.argsort(np.concatenate(rows), kind="stable")
             arrays = [a[order] for a in arrays]

@@ -140,6 +140,28 @@ def test_ab_kernels_inference_changes_put_their_switches_back(tiny_json, capsys)
     assert fused_kernels_enabled()  # the plain-ops switch is put back
 
 
+def test_ab_kernels_precast_change_times_predict_calls_with_and_without(tiny_json, capsys,
+                                                                        monkeypatch):
+    from bench import ab_kernels
+    from bert_tf.training import trainer
+
+    real, found = trainer.precast_layers, []
+
+    def spy(model):
+        layers = real(model)
+        found.append(len(layers))
+        return layers
+
+    monkeypatch.setattr(trainer, "precast_layers", spy)
+    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
+                     "--rounds", "2", "--warmup", "1", "--change", "precast", "--mode", "infer",
+                     "--infer_batches", "3"])
+    out = capsys.readouterr().out
+    assert "(precast), 3 batches a predict call" in out and "  new/old: " in out
+    assert found == [12]  # the new variant's 2 blocks x 6 layers; the old variant found none
+    assert trainer.precast_layers is spy  # the switch is put back
+
+
 def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):
     from bench import bucketing
 

@@ -15,7 +15,9 @@ from bert_tf.modeling import BertClassifier, BertConfig
 from bert_tf.training.fine_tune import _loss_fn
 from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
+from bert_tf.modeling.precast import cast_weights
 from support.builders import random_classifier_features
+from support.graphs import dtype_policy, variable_casts
 from support.kernels import KernelCalled
 
 LENGTHS = (8, 16, 24, 40, 32)
@@ -184,3 +186,32 @@ def test_predict_over_many_lengths_traces_plain_ops_in_float32_only(
     with pytest.raises(KernelCalled):
         half.predict(dataset)
     assert kernels_forbidden
+
+
+def test_half_precision_predict_casts_the_dense_weights_once_a_call(tiny_config_dict, tmp_path):
+    with dtype_policy("mixed_bfloat16"):
+        trainer = _trainer(tiny_config_dict, tmp_path)
+    model = trainer.model
+    dataset, batches = _dataset(tiny_config_dict, 4, (16, 16))
+    dataset = dataset.map(lambda f, y, w: ({k: tf.ensure_shape(v, [4, 16]) for k, v in f.items()},
+                                           y, w))
+    call = tf.function(lambda f: model(f, training=False))
+
+    def expected():
+        return np.concatenate([call(f).numpy() for f, _, _ in batches])
+
+    logits, _, _ = trainer.predict(dataset)
+    np.testing.assert_array_equal(logits, expected())  # bit for bit
+    # The traced batch step reads the casts it is given: only the pooler (Keras' Dense) casts.
+    assert len(trainer._precast) == 6 * tiny_config_dict["num_hidden_layers"]
+    weights = [tf.TensorSpec(w.shape, w.dtype) for w in cast_weights(trainer._precast)]
+    step = trainer._predict_step.get_concrete_function(dataset.element_spec[0], weights)
+    assert trainer._predict_step.experimental_get_tracing_count() == 1
+    assert len(variable_casts(step.graph)) == 2
+    assert len(variable_casts(call.get_concrete_function(batches[0][0]).graph)) > 2
+    # Each call casts the weights as they are then: a later call sees trained weights.
+    kernel = trainer._precast[0]._kernel
+    kernel.assign(kernel * 3.0)
+    again, _, _ = trainer.predict(dataset)
+    np.testing.assert_array_equal(again, expected())
+    assert not np.array_equal(again, logits)
