@@ -9,9 +9,9 @@ bit for bit. On a 2-core CPU the casts were 30% of a BERT-base bfloat16 inferenc
 time, and an eval pass of 12 batches ran 1.1x faster (bench/README.md, "Added in stop 28").
 
 Example:
->>> pairs = precast_layers(model)  # doctest: +SKIP
->>> values = cast_weights(pairs)  # once per pass  # doctest: +SKIP
->>> with precast_weights(pairs, values):  # doctest: +SKIP
+>>> layers = precast_layers(model)  # doctest: +SKIP
+>>> values = cast_weights(layers)  # once a pass  # doctest: +SKIP
+>>> with precast_weights(layers, values):  # doctest: +SKIP
 ...     logits = model(features, training=False)
 """
 
