@@ -340,7 +340,7 @@ class Trainer:
             else:
                 self._predict_step = tf.function(step, jit_compile=enable_xla or None,
                                                  reduce_retracing=True)
-        predict_step, weights = self._predict_step, []
+        predict_step, cast_args = self._predict_step, ()
         if not tpu:
             # One trace for the dataset's own shapes ([batch, None] when bucketed), not one for
             # the first batch's length and a second, relaxed one when another length comes.
@@ -351,13 +351,13 @@ class Trainer:
             lengths_vary = any(s.shape.rank and s.shape[-1] is None for s in tf.nest.flatten(spec))
             plain = lengths_vary and self.model.compute_dtype == "float32"
             weights = cast_weights(self._precast)  # once for every batch of this call
+            cast_args = (weights,)
             with portable_ops() if plain else contextlib.nullcontext():
                 predict_step = predict_step.get_concrete_function(
                     spec, [tf.TensorSpec(w.shape, w.dtype) for w in weights])
         outputs, labels, example_weights, rows = [], [], [], []
         for features, batch_labels, batch_weights, *batch_rows in without_autotune(dataset):
-            outputs.append(np.asarray(predict_step(features, weights) if not tpu
-                                      else predict_step(features)))
+            outputs.append(np.asarray(predict_step(features, *cast_args)))
             labels.append(batch_labels.numpy())
             example_weights.append(batch_weights.numpy())
             rows += [r.numpy() for r in batch_rows]

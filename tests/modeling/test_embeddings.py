@@ -8,16 +8,13 @@ import tensorflow as tf
 import keras
 from bert_tf.modeling import BertConfig, BertPretrainer
 from bert_tf.modeling.embeddings import BertEmbeddings
+from support.graphs import dtype_policy
 
 
 def mixed_bfloat16(build):
     """`build()` under the global mixed_bfloat16 policy (as --dtype=bfloat16 sets it)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         return build()
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def test_mixed_bfloat16_rounds_the_float32_sum_once():

@@ -5,7 +5,6 @@ max_seq_length / 8 lengths, so tracing once per length made eval several times s
 its arithmetic. These tests run the real Trainer on a tiny classifier.
 """
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -178,11 +177,8 @@ def test_predict_over_many_lengths_traces_plain_ops_in_float32_only(
         {k: tf.ensure_shape(v, [4, 16]) for k, v in f.items()}, y, w))
     with pytest.raises(KernelCalled):
         _trainer(tiny_config_dict, tmp_path / "fixed").predict(one_length)
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         half = _trainer(tiny_config_dict, tmp_path / "bf16")
-    finally:
-        keras.config.set_dtype_policy("float32")
     with pytest.raises(KernelCalled):
         half.predict(dataset)
     assert kernels_forbidden
