@@ -19,6 +19,8 @@ moments apart.
   so every batch casts the half-precision Dense weights again, as Keras does. Give
   `--infer_batches` (batches per predict call, as an eval pass has them): the new variant casts
   once a call.
+- old, `--change eager_casts` (with `--mode infer`): `Trainer.predict` makes those casts once a
+  call as eager ops, one a weight (stop 28), not as one traced call.
 
 The switches are made while each variant is traced, then put back; the values are the same in
 both (tests check each change bit for bit), only the kernels differ. `--mode infer` times
@@ -28,6 +30,7 @@ one-off stall and is printed but left out of the median.
     python -m bench.ab_kernels --model minilm --batch 16 --dtype bfloat16 --rounds 8
     python -m bench.ab_kernels --change bias_add --mode infer --model minilm --batch 32 --dtype bfloat16
     python -m bench.ab_kernels --change precast --mode infer --infer_batches 4 --dtype bfloat16
+    python -m bench.ab_kernels --change eager_casts --mode infer --model minilm --batch 32 --dtype bfloat16
 """
 
 import contextlib
@@ -48,6 +51,20 @@ def without_fused_bias_add():
         yield
     finally:
         fused_dense.BertDense._fused_activation = fused_activation
+
+
+@contextlib.contextmanager
+def eager_casts():
+    """While the first predict call runs: `Trainer.predict` casts the weights op by op."""
+    from bert_tf.modeling.precast import cast_weights
+    from bert_tf.training import trainer
+
+    traced_casts = trainer.traced_casts
+    trainer.traced_casts = lambda layers: (lambda: cast_weights(layers))
+    try:
+        yield
+    finally:
+        trainer.traced_casts = traced_casts
 
 
 @contextlib.contextmanager
@@ -90,7 +107,7 @@ def main(argv=None):
     parser = worker_parser(__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--change", default="stop18",
-                        choices=("stop18", "bias_add", "portable", "precast"))
+                        choices=("stop18", "bias_add", "portable", "precast", "eager_casts"))
     parser.add_argument("--infer_batches", type=int, default=1,
                         help="--mode infer: batches per Trainer.predict call")
     parser.add_argument("--optimizer", default="adamw_google")
@@ -102,7 +119,8 @@ def main(argv=None):
     steppers = {}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as work:
         old = {"stop18": old_op_structure, "bias_add": without_fused_bias_add,
-               "portable": portable_ops, "precast": without_precast}[args.change]
+               "portable": portable_ops, "precast": without_precast,
+               "eager_casts": eager_casts}[args.change]
         # A step: a training step, or a predict call over `n` batches.
         n = args.infer_batches if args.mode == "infer" else 1
         for name in ("new", "old"):

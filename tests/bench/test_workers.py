@@ -50,6 +50,29 @@ def test_bert_tf_worker_times_the_trainer_loop(tiny_json, capsys, monkeypatch):
     assert "mixed_bfloat16" in rows[3]["settings"] and "mixed" not in rows[0]["settings"]
 
 
+def test_bert_tf_inference_step_makes_its_batch_once(tiny_json, monkeypatch):
+    # The peers time a model call on inputs made beforehand: bert_tf's timed predict call must
+    # not make its synthetic batch again either, and still predicts n batches a call.
+    from bench import bert_tf_step
+
+    made, predicted = [], []
+    real = bert_tf_step.synthetic_batch
+    monkeypatch.setattr(bert_tf_step, "synthetic_batch",
+                        lambda *args: made.append(args) or real(*args))
+
+    class CountingTrainer:
+        def predict(self, dataset, enable_xla=False):
+            predicted.append(sum(1 for _ in dataset))
+
+    config, _ = bert_tf_step.model_setup(tiny_json)
+    step = bert_tf_step.infer_stepper(CountingTrainer(), config, 4, 16)
+    step(1)
+    step(3)
+    step(1)
+    assert predicted == [1, 3, 1]
+    assert len(made) == 1
+
+
 def test_train_steps_sets_the_timed_training_turns(tiny_json, capsys, monkeypatch):
     # bench.run_all's BERT-base setting: --steps 1 --repeats 1, --train_steps 2. Each training
     # case then times 2 steps, one turn each; inference one step in the case's single turn.
@@ -160,6 +183,26 @@ def test_ab_kernels_precast_change_times_predict_calls_with_and_without(tiny_jso
     assert "(precast), 3 batches a predict call" in out and "  new/old: " in out
     assert found == [12]  # the new variant's 2 blocks x 6 layers; the old variant found none
     assert trainer.precast_layers is spy  # the switch is put back
+
+
+def test_ab_kernels_eager_casts_change_puts_its_switch_back(tiny_json, capsys, monkeypatch):
+    from bench import ab_kernels
+    from bert_tf.training import trainer
+
+    real, traced = trainer.traced_casts, []
+
+    def spy(layers):
+        traced.append(len(layers))
+        return real(layers)
+
+    monkeypatch.setattr(trainer, "traced_casts", spy)
+    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
+                     "--rounds", "2", "--warmup", "1", "--change", "eager_casts", "--mode",
+                     "infer"])
+    out = capsys.readouterr().out
+    assert "(eager_casts), examples/s" in out and "  new/old: " in out
+    assert traced == [12]  # only the new variant traced its casts; the old one cast eagerly
+    assert trainer.traced_casts is spy  # the switch is put back
 
 
 def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):

@@ -211,3 +211,9 @@ def test_half_precision_predict_casts_the_dense_weights_once_a_call(tiny_config_
     again, _, _ = trainer.predict(dataset)
     np.testing.assert_array_equal(again, expected())
     assert not np.array_equal(again, logits)
+    # The casts run as one traced call (not an eager op per weight), traced once for all calls,
+    # and give the eager casts' bits.
+    assert trainer._cast_weights.experimental_get_tracing_count() == 1
+    for traced, eager in zip(trainer._cast_weights(), cast_weights(trainer._precast),
+                             strict=True):
+        np.testing.assert_array_equal(traced.numpy(), eager.numpy())
