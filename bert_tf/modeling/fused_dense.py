@@ -20,7 +20,7 @@ import keras
 from keras import ops
 
 from bert_tf.modeling.activations import HALF_DTYPES, gelu_exact, gelu_tanh
-from bert_tf.modeling.portable import fused_kernels_enabled
+from bert_tf.modeling.portable import fused_kernels_enabled, unwatched
 from bert_tf.modeling.precast import precast_kernel_and_bias
 
 _KERNELS = None
@@ -65,7 +65,8 @@ def fused_bias_add(y, bias, approximate=None):
 
     @tf.custom_gradient
     def bias_add(y, bias):
-        out = add(y, bias) if approximate is None else add_gelu(y, bias, approximate)
+        y_in, bias_in = unwatched(y, bias)
+        out = add(y_in, bias_in) if approximate is None else add_gelu(y_in, bias_in, approximate)
 
         def grad(dout):
             dz = dout if approximate is None else add_gelu_backward(y, bias, dout, approximate)

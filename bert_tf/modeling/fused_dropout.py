@@ -30,7 +30,7 @@ import math
 import keras
 import numpy as np
 
-from bert_tf.modeling.portable import fused_kernels_enabled
+from bert_tf.modeling.portable import fused_kernels_enabled, unwatched
 
 MANTISSA_BITS = {"float32": 23, "bfloat16": 7, "float16": 10}  # random bits TF uses per dtype
 
@@ -138,7 +138,8 @@ def fused_dropout(x, rate, seed):
     keep_bits, apply = _kernels()
     dtype = keras.backend.standardize_dtype(x.dtype)
     key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)
-    packed = keep_bits(x, key, counter, keep_threshold(rate, dtype), MANTISSA_BITS[dtype])
+    packed = keep_bits(unwatched(x), key, counter, keep_threshold(rate, dtype),
+                       MANTISSA_BITS[dtype])
     scale = 1.0 / (1.0 - rate)  # a Python float, rounded to x's dtype in the kernel, as TF does
 
     @tf.custom_gradient
@@ -146,7 +147,7 @@ def fused_dropout(x, rate, seed):
         def grad(dy):
             return apply(dy, packed, scale)
 
-        return apply(x, packed, scale), grad
+        return apply(unwatched(x), packed, scale), grad
 
     return dropout(x)
 

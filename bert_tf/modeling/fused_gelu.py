@@ -17,6 +17,7 @@ import math
 import tensorflow as tf
 
 from bert_tf.modeling.activations import HALF_DTYPES
+from bert_tf.modeling.portable import unwatched
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -73,6 +74,6 @@ def fused_gelu(x, approximate):
         def grad(dy):
             return _backward_xla(x, dy, approximate)
 
-        return _forward_xla(x, approximate), grad
+        return _forward_xla(unwatched(x), approximate), grad
 
     return gelu(x)

@@ -21,7 +21,7 @@ inside the pass and round once, so the values are those of the casts.
 import keras
 
 from bert_tf.modeling.activations import HALF_DTYPES
-from bert_tf.modeling.portable import fused_kernels_enabled
+from bert_tf.modeling.portable import fused_kernels_enabled, unwatched
 
 
 def _kernels():
@@ -74,7 +74,7 @@ def fused_layer_norm(x, gamma, beta, epsilon, out_dtype=None):
 
     @tf.custom_gradient
     def layer_norm(x, gamma, beta):
-        y, mean, rstd = forward(x, gamma, beta, epsilon, out_dtype)
+        y, mean, rstd = forward(*unwatched(x, gamma, beta), epsilon, out_dtype)
 
         def grad(dy):
             dx, dy_x_hat, *dy32 = backward(x, gamma, mean, rstd, dy)

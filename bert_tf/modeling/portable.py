@@ -42,3 +42,19 @@ def build_variables(model, inputs):
     """
     with portable_ops():
         model(inputs)
+
+
+def unwatched(*tensors):
+    """`tensors` through `tf.stop_gradient`: inputs for the XLA kernels that a custom gradient's
+    forward pass calls. One tensor gives a tensor, several a tuple.
+
+    A custom gradient needs no record of the kernels inside it. Without this, a kernel called
+    eagerly while a `GradientTape` watched its input gave other bits than an untaped call, once
+    `reduce_retracing` had given it a shape-generic trace: the tanh GELU differed at the far
+    negative tail, so a result depended on which shapes ran first
+    (tests/modeling/test_kernel_call_history.py). The values passed on are the same tensors'.
+    """
+    import tensorflow as tf
+
+    out = tuple(tf.stop_gradient(t) for t in tensors)
+    return out[0] if len(out) == 1 else out
