@@ -11,10 +11,10 @@ import tensorflow as tf
 
 from bert_tf.data.features import classifier_dataset, write_tfrecord
 from bert_tf.modeling import BertClassifier, BertConfig
+from bert_tf.modeling.precast import cast_weights
 from bert_tf.training.fine_tune import _loss_fn
 from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
-from bert_tf.modeling.precast import cast_weights
 from support.builders import random_classifier_features
 from support.graphs import dtype_policy, variable_casts
 from support.kernels import KernelCalled
