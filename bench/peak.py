@@ -9,6 +9,12 @@ over 2 s (e.g. bfloat16 without hardware support) is timed from that call and th
 shapes are skipped. The machine peak of a dtype is the best over shapes and frameworks: the
 MFU of every system divides by the same number.
 
+Phase peaks: `bench.run_all --phase_peaks` also runs a worker per framework (`--turn_labels`)
+beside the systems of each model, taking turns with them (`bench.turns`). Its operands are made and its
+products run once while the workers load; then in each turn it times the turn's dtype at every
+shape again (`--seconds` a shape), so every case has a peak measured within its own turns, in
+the same phase of this machine's drifting speed as its steps.
+
     python -m bench.peak [--seconds 2]
 """
 
@@ -18,11 +24,26 @@ import subprocess
 import sys
 import time
 
-from bench.common import RESULT_PREFIX, cores, load_average
+from bench.common import RESULT_PREFIX, await_turn, cores, load_average
 
 SHAPES = ((1024, 1024, 1024), (2048, 768, 3072), (2048, 2048, 2048))
 SLOW_CALL_S = 2.0
 ROUNDS = 5  # short rounds, best counts: the machine is shared
+
+
+def best_rate(run, flops, seconds):
+    """GFLOP/s of `run` (one product of `flops`), the best of ROUNDS rounds of `seconds` in all."""
+    best = 0.0
+    for _ in range(ROUNDS):
+        calls, start = 0, time.perf_counter()
+        while True:
+            run()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds / ROUNDS:
+                break
+        best = max(best, flops * calls / elapsed / 1e9)
+    return best
 
 
 def time_shapes(matmul, seconds):
@@ -37,21 +58,12 @@ def time_shapes(matmul, seconds):
         if first > SLOW_CALL_S:
             results[f"{m}x{k}x{n}"] = flops / first / 1e9
             break
-        best = 0.0
-        for _ in range(ROUNDS):
-            calls, start = 0, time.perf_counter()
-            while True:
-                run()
-                calls += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= seconds / ROUNDS:
-                    break
-            best = max(best, flops * calls / elapsed / 1e9)
-        results[f"{m}x{k}x{n}"] = best
+        results[f"{m}x{k}x{n}"] = best_rate(run, flops, seconds)
     return results
 
 
-def measure_tf(dtype, seconds):
+def tf_products(dtype):
+    """({label prefix: matmul(shape) -> run}, version) for TensorFlow."""
     import tensorflow as tf
 
     tf_dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16}[dtype]
@@ -63,10 +75,12 @@ def measure_tf(dtype, seconds):
         fn = tf.function(lambda a, b: tf.matmul(a, b)[0, 0])
         return lambda: fn(a, b).numpy()
 
-    return time_shapes(matmul, seconds), f"tensorflow {tf.__version__} (oneDNN)"
+    return {"": matmul}, f"tensorflow {tf.__version__} (oneDNN)"
 
 
-def measure_torch(dtype, seconds):
+def torch_products(dtype):
+    """({label prefix: matmul(shape) -> run}, version) for PyTorch: `torch.mm`, and
+    `nn.functional.linear`, whose bfloat16 kernels differ."""
     import torch
 
     torch.set_num_threads(cores())
@@ -77,22 +91,70 @@ def measure_torch(dtype, seconds):
         a, b = torch.randn(m, k, dtype=torch_dtype), torch.randn(k, n, dtype=torch_dtype)
         return lambda: torch.mm(a, b)
 
-    def linear(shape):  # nn.Linear's layout (weight [n, k]): a different kernel in bfloat16
+    def linear(shape):  # nn.Linear's layout (weight [n, k])
         m, k, n = shape
         a, w = torch.randn(m, k, dtype=torch_dtype), torch.randn(n, k, dtype=torch_dtype)
         return lambda: torch.nn.functional.linear(a, w)
 
-    results = time_shapes(matmul, seconds)
-    results.update({f"linear {s}": g for s, g in time_shapes(linear, seconds).items()})
-    return results, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return ({"": matmul, "linear ": linear},
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+PRODUCTS = {"tensorflow": tf_products, "torch": torch_products}
+
+
+def measure(framework, dtype, seconds):
+    """({shape label: GFLOP/s}, version) of `framework`'s products in `dtype`."""
+    makers, version = PRODUCTS[framework](dtype)
+    results = {}
+    for prefix, matmul in makers.items():
+        results.update({prefix + s: g for s, g in time_shapes(matmul, seconds).items()})
+    return results, version
+
+
+def prepared_products(framework, dtype, shapes=SHAPES):
+    """{shape label: (run, flops)}: every product made and run once (a first call over
+    SLOW_CALL_S leaves out that shape and the larger ones, as `time_shapes` does)."""
+    makers, _ = PRODUCTS[framework](dtype)
+    runs = {}
+    for prefix, matmul in makers.items():
+        for m, k, n in shapes:
+            run = matmul((m, k, n))
+            start = time.perf_counter()
+            run()
+            if time.perf_counter() - start > SLOW_CALL_S:
+                break
+            runs[f"{prefix}{m}x{k}x{n}"] = (run, 2.0 * m * k * n)
+    return runs
+
+
+def turn_dtype(label):
+    """The dtype of a turn label of bench.run_all ("mode:batch:dtype #chunk")."""
+    return label.split()[0].split(":")[2]
+
+
+def turn_worker(framework, labels, seconds, shapes=SHAPES):
+    """A phase-peak worker: in each turn, the turn's dtype timed at every prepared shape; one
+    JSON line a turn ({"framework", "turn", "dtype", "gflops", "shapes"})."""
+    products = {d: prepared_products(framework, d, shapes)
+                for d in sorted({turn_dtype(l) for l in labels})}
+    turns = argparse.Namespace(turns=True)
+    for label in labels:
+        await_turn(turns)
+        dtype = turn_dtype(label)
+        rates = {name: best_rate(run, flops, seconds)
+                 for name, (run, flops) in products[dtype].items()}
+        if rates:  # none when every product of the dtype is too slow for a turn
+            print(RESULT_PREFIX + json.dumps({"framework": framework, "turn": label, "dtype": dtype,
+                                              "gflops": max(rates.values()), "shapes": rates}),
+                  flush=True)
 
 
 def worker(framework, seconds):
     """Both dtypes in this process; prints one JSON line."""
-    measure = measure_tf if framework == "tensorflow" else measure_torch
     out = {}
     for dtype in ("float32", "bfloat16"):
-        shapes, version = measure(dtype, seconds)
+        shapes, version = measure(framework, dtype, seconds)
         out[dtype] = {"gflops": max(shapes.values()), "shapes": shapes, "version": version}
     print(RESULT_PREFIX + json.dumps({"framework": framework, "results": out}), flush=True)
 
@@ -122,7 +184,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per shape")
     parser.add_argument("--worker", choices=("tensorflow", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--turn_labels", help=argparse.SUPPRESS)  # with --worker: phase peaks
+    parser.add_argument("--shapes", default=",".join("x".join(map(str, s)) for s in SHAPES),
+                        help="a phase-peak worker's MxKxN products, comma-separated")
     args = parser.parse_args(argv)
+    if args.worker and args.turn_labels:
+        shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
+        turn_worker(args.worker, args.turn_labels.split(","), args.seconds, shapes)
+        return 0
     if args.worker:
         worker(args.worker, args.seconds)
         return 0

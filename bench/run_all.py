@@ -8,8 +8,12 @@ per system -- bert_tf (`bench.bert_tf_step`), keras-hub (`bench.peers_keras_hub`
 (`bench.turns`: one runs at a time, the three systems of a case back to back, the first one
 rotating), each case a training step or inference at batch 16 or 32, seq 128, float32 then
 bfloat16; then length bucketing (`bench.bucketing`) and the drug-review end-to-end fine-tune
-(`bench.end_to_end`). `--quick`: the peak and BERT-base float32 training at batch 16 for the
-three systems only.
+(`bench.end_to_end`). With `--phase_peaks`, a phase-peak worker per framework (`bench.peak
+--turn_labels`) also takes every turn beside the systems and measures the matmul peak of the
+turn's dtype there, so each case has a peak of its own phase as well (this machine's speed
+drifts within a run). Off by default: the two workers take about 1 GB more, and the BERT-base
+turns of the full bench already use up to 22 GB of this 24 GB machine (stop 30). `--quick`:
+the peak and BERT-base float32 training at batch 16 for the three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): 1 warm-up step (it traces) then 2 timed
 steps, best counts, each timed step a turn of its own (the systems alternate: A B C, B C A);
@@ -30,7 +34,10 @@ allocator, so it is off by default).
 results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "model", "mode",
 "batch", "seq", "dtype", "examples_per_s", "mfu", ...}], "skipped": [...], "bucketing": {...},
 "end_to_end": {...}, "targets": [...], "machine": {...}, "phase_seconds": [{"phase",
-"seconds"}] (where the run's time went)}; written atomically.
+"seconds"}] (where the run's time went), "phase_peaks": [{"framework", "model", "turn", "dtype",
+"gflops", "shapes"}] with `--phase_peaks`}; written atomically. `mfu` divides by the run's best
+peak (phase peaks included); `mfu_phase` by `phase_peak_gflops`, the best peak measured in the
+case's own turns.
 
     python -m bench.run_all [--quick] [--output bench/results.json] [--show]
 """
@@ -114,6 +121,18 @@ def worker_env(jemalloc=False, system=None):
     return env
 
 
+PHASE_PEAK_SECONDS = 0.4  # a shape's timing in each turn: about 3.5 s a turn for TF and torch
+
+
+def phase_peak_jobs(turns, peak, env):
+    """bench.turns jobs that measure the matmul peak in every turn of `turns`: one worker per
+    framework whose start-of-run peak was measured (`bench.peak --turn_labels`)."""
+    return [(f"peak_{framework}",
+             [sys.executable, "-m", "bench.peak", "--worker", framework, "--seconds",
+              str(PHASE_PEAK_SECONDS), "--turn_labels", ",".join(turns)], env, list(turns))
+            for framework in ("tensorflow", "torch") if framework in peak["peak_details"]]
+
+
 def run_json_worker(cmd, env, timeout):
     """Runs a worker, echoes its human lines, returns (JSON results, error or None)."""
     results, out_lines = [], []
@@ -144,9 +163,29 @@ def echo_worker_line(line):
         print("  " + line, flush=True)
 
 
-def add_mfu(rows, peak):
+def phase_peak(phase_peaks, model, mode, batch, dtype):
+    """The best matmul peak (GFLOP/s) the phase-peak workers measured in the turns of one case
+    (every framework, every chunk of the case), or None."""
+    case = f"{mode}:{batch}:{dtype}"
+    found = [p["gflops"] for p in phase_peaks or ()
+             if p.get("model") == model and p["turn"].split(" #")[0] == case]
+    return max(found) if found else None
+
+
+def fold_phase_peaks(results):
+    """Makes `peak_gflops` the best of every peak the run measured, its phase peaks included
+    (`peak_source` then names the framework and turn)."""
+    for p in results.get("phase_peaks") or ():
+        if p["gflops"] > (results["peak_gflops"].get(p["dtype"]) or 0):
+            results["peak_gflops"][p["dtype"]] = p["gflops"]
+            results["peak_source"][p["dtype"]] = f"{p['framework']} ({p['model']} {p['turn']})"
+
+
+def add_mfu(rows, peak, phase_peaks=None):
     """Sets each row's `mfu` (model FLOPs, the same count for every system) and, for bert_tf's
-    [CLS]-pooled rows, `executed_utilisation` (the FLOPs its [CLS]-only last block runs)."""
+    [CLS]-pooled rows, `executed_utilisation` (the FLOPs its [CLS]-only last block runs).
+    With `phase_peaks`, also `phase_peak_gflops` and `mfu_phase`: the same FLOPs over the
+    peak measured in the case's own turns."""
     for row in rows:
         config = model_config(row["model"]) if row["model"] in MODELS else None
         if config:
@@ -154,6 +193,10 @@ def add_mfu(rows, peak):
             row["mfu"] = mfu(*args)
             if row["system"] == "bert_tf" and row.get("pooling", "cls") == "cls":
                 row["executed_utilisation"] = mfu(*args, pooled_only=True)
+            local = phase_peak(phase_peaks, row["model"], row["mode"], row["batch"], row["dtype"])
+            if local:
+                row["phase_peak_gflops"] = local
+                row["mfu_phase"] = mfu(*args[:4], local)
     return rows
 
 
@@ -200,6 +243,13 @@ def check_targets(results):
                        + ", ".join(f"b{r['batch']} {r['mfu'] * peak / tf_peak:.1%}" for r in base))
         out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak",
                     "met": all(r["mfu"] >= 0.8 for r in base), "detail": detail})
+        local = [r for r in base if r.get("mfu_phase") is not None]
+        if local:
+            out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul "
+                                  "peak measured in the case's own turns",
+                        "met": len(local) == len(base) and all(r["mfu_phase"] >= 0.8 for r in local),
+                        "detail": ", ".join(f"b{r['batch']} {r['mfu_phase']:.1%} of "
+                                            f"{r['phase_peak_gflops']:.1f} GFLOP/s" for r in local)})
     same = (results.get("keras_hub_tf_defaults") or [None])[0]
     ours = index.get(("bert_tf", "bert_base", 16, "float32"))
     if same and ours:
@@ -344,6 +394,9 @@ def main(argv=None):
     parser.add_argument("--skip", default="", help="comma list of parts: bucketing,end_to_end")
     parser.add_argument("--tf_defaults", action="store_true",
                         help="also time keras-hub BERT-base fp32 training at TF's default settings")
+    parser.add_argument("--phase_peaks", action="store_true",
+                        help="also measure the matmul peak in every turn (two more workers, "
+                             "about 1 GB)")
     parser.add_argument("--e2e_train_examples", type=int, default=200,
                         help="drug-review training examples for end_to_end (600: all)")
     args = parser.parse_args(argv)
@@ -408,17 +461,26 @@ def main(argv=None):
         turns = case_turns(run_cases, steps)
         by_model.setdefault(model, []).append((system, cmd, envs[system], turns))
 
+    phase_peaks = []
+    if args.phase_peaks:
+        results["phase_peaks"] = phase_peaks
     for model, jobs in by_model.items():
         # The model's systems all loaded at once, taking turns case by case (bench.turns).
         print(f"{model}: {', '.join(j[0] for j in jobs)} in turns, case by case "
               f"(load {load_average()})", flush=True)
         with phase(f"{model} ({', '.join(j[0] for j in jobs)} in turns)"):
-            outcome = run_in_turns(jobs, args.timeout, orders[model], echo=echo_worker_line)
+            extra = phase_peak_jobs(orders[model], peak, envs["peak"]) if args.phase_peaks else []
+            outcome = run_in_turns(jobs + extra, args.timeout, orders[model],
+                                   echo=echo_worker_line)
         for system, (rows, error) in outcome.items():
-            results["runs"] += add_mfu(rows, peak["peak_gflops"])
+            if system.startswith("peak_"):
+                phase_peaks += [dict(r, model=model) for r in rows]
+            else:
+                results["runs"] += rows
             if error:
                 results["errors"].append(f"{system} {model}: {error}")
                 print(f"  error: {system} {model}: {error}", flush=True)
+        add_mfu(results["runs"], peak["peak_gflops"], phase_peaks)
         write_results(args.output, results)  # partial results survive an interrupted run
 
     if (args.tf_defaults and not args.quick and "keras_hub" in split(args.systems)
@@ -461,7 +523,8 @@ def main(argv=None):
             results["peak_gflops"][dtype] = gflops
             results["peak_source"][dtype] = end["peak_source"][dtype] + " (end of run)"
     results["peak_details_end"] = end["peak_details"]
-    add_mfu(results["runs"], results["peak_gflops"])
+    fold_phase_peaks(results)
+    add_mfu(results["runs"], results["peak_gflops"], phase_peaks)
     results["seconds"] = time.perf_counter() - started
     results["targets"] = check_targets(results)
     results["load_average_end"] = load_average()

@@ -7,7 +7,8 @@ import pytest
 
 from bench.common import DTYPES, MODELS, MODES, SYSTEMS
 from bench.run_all import (STEPS, add_mfu, case_turns, check_targets, estimate_case_s,
-                           markdown_table, plan, table, timed_steps, write_results)
+                           fold_phase_peaks, markdown_table, phase_peak, plan, table, timed_steps,
+                           write_results)
 
 SCHEMA_KEYS = {"system", "model", "mode", "batch", "seq", "dtype", "examples_per_s", "mfu"}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,6 +61,56 @@ def test_mfu_target_adds_tensorflows_own_peak_as_context():
     del data["peak_details"], data["peak_details_end"]
     target = next(t for t in check_targets(data) if "80%" in t["target"])
     assert target["detail"] == "b16 72.0%, b32 60.0%"
+
+
+def test_phase_peaks_give_each_case_the_mfu_of_its_own_turns():
+    rows = [row("bert_tf", 4.0), row("keras_hub", 3.0), row("bert_tf", 4.0, batch=32),
+            row("bert_tf", 50.0, model="minilm")]
+    phase_peaks = [  # both chunks and both frameworks of a case count, the best wins
+        {"framework": "tensorflow", "model": "bert_base", "turn": "train:16:float32 #1",
+         "dtype": "float32", "gflops": 300.0},
+        {"framework": "torch", "model": "bert_base", "turn": "train:16:float32 #2",
+         "dtype": "float32", "gflops": 320.0},
+        {"framework": "tensorflow", "model": "bert_base", "turn": "train:16:float32 #2",
+         "dtype": "float32", "gflops": 310.0},
+        {"framework": "tensorflow", "model": "minilm", "turn": "train:32:float32 #1",
+         "dtype": "float32", "gflops": 100.0},  # another model's case: not bert_base b32's
+        {"framework": "tensorflow", "model": "bert_base", "turn": "train:16:bfloat16 #1",
+         "dtype": "bfloat16", "gflops": 900.0}]
+    assert phase_peak(phase_peaks, "bert_base", "train", 16, "float32") == 320.0
+    assert phase_peak(phase_peaks, "bert_base", "train", 32, "float32") is None
+    add_mfu(rows, {"float32": 400.0}, phase_peaks)
+    ours, theirs, b32, minilm = rows
+    assert ours["phase_peak_gflops"] == theirs["phase_peak_gflops"] == 320.0
+    assert ours["mfu_phase"] == pytest.approx(ours["mfu"] * 400.0 / 320.0)
+    assert theirs["mfu_phase"] / ours["mfu_phase"] == pytest.approx(3.0 / 4.0)
+    assert "mfu_phase" not in b32 and "mfu_phase" not in minilm
+    # The target against the run's best peak stays; the phase one needs every BERT-base row.
+    data = results(rows)
+    target = next(t for t in check_targets(data) if "own turns" in t["target"])
+    assert not target["met"] and target["detail"] == f"b16 {ours['mfu_phase']:.1%} of 320.0 GFLOP/s"
+    assert any(t["target"].endswith("fp32 matmul peak") for t in check_targets(data))
+    phase_peaks.append(dict(phase_peaks[0], turn="train:32:float32 #1"))
+    add_mfu(rows, {"float32": 400.0}, phase_peaks)
+    target = next(t for t in check_targets(results(rows)) if "own turns" in t["target"])
+    assert target["met"] == all(r["mfu_phase"] >= 0.8 for r in rows[:3:2])
+    assert not any("own turns" in t["target"] for t in check_targets(results([row("bert_tf", 1.0)])))
+
+
+def test_the_runs_peak_is_the_best_of_every_peak_it_measured_phase_peaks_included():
+    data = results([])
+    data["peak_source"] = {"float32": "torch", "bfloat16": "torch"}
+    data["phase_peaks"] = [
+        {"framework": "tensorflow", "model": "minilm", "turn": "infer:32:float32 #2",
+         "dtype": "float32", "gflops": 120.0},
+        {"framework": "torch", "model": "bert_base", "turn": "train:16:float32 #1",
+         "dtype": "float32", "gflops": 110.0},
+        {"framework": "torch", "model": "bert_base", "turn": "train:16:bfloat16 #1",
+         "dtype": "bfloat16", "gflops": 80.0}]  # below the start's 90: no change
+    fold_phase_peaks(data)
+    assert data["peak_gflops"] == {"float32": 120.0, "bfloat16": 90.0}
+    assert data["peak_source"] == {"float32": "tensorflow (minilm infer:32:float32 #2)",
+                                   "bfloat16": "torch"}
 
 
 def test_table_has_every_row_and_ratio():
@@ -148,10 +199,11 @@ def test_shipped_cpu_results_are_complete_and_consistent():
     have = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]) for r in data["runs"]}
     assert {(s, m, mode, b, d) for s in SYSTEMS for m in MODELS for mode in MODES
             for b in (16, 32) for d in DTYPES} <= have
-    rows = [{k: v for k, v in r.items() if k not in ("mfu", "executed_utilisation")}
-            for r in data["runs"]]
-    for stored, again in zip(data["runs"], add_mfu(rows, data["peak_gflops"])):
-        for key in ("mfu", "executed_utilisation"):
+    derived = ("mfu", "executed_utilisation", "mfu_phase", "phase_peak_gflops")
+    rows = [{k: v for k, v in r.items() if k not in derived} for r in data["runs"]]
+    for stored, again in zip(data["runs"], add_mfu(rows, data["peak_gflops"],
+                                                   data.get("phase_peaks"))):
+        for key in derived:
             assert stored.get(key) == pytest.approx(again.get(key)), (stored["system"], key)
     assert check_targets(data) == data["targets"]
     # Timed as `plan` times them now: every row as many timed steps as its STEPS entry says.
