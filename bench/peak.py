@@ -46,20 +46,25 @@ def best_rate(run, flops, seconds):
     return best
 
 
-def time_shapes(matmul, seconds):
-    """{"MxKxN": GFLOP/s} for `matmul(shape)` -> callable running one product to completion."""
-    results = {}
-    for m, k, n in SHAPES:
+def first_calls(matmul, shapes=SHAPES):
+    """(label "MxKxN", run, flops, seconds of its first call) for each shape, its product made by
+    `matmul(shape)` and run once; none after a first call over SLOW_CALL_S (e.g. bfloat16
+    without hardware support: the larger shapes would be slower still)."""
+    for m, k, n in shapes:
         run = matmul((m, k, n))
-        flops = 2.0 * m * k * n
         start = time.perf_counter()
         run()
         first = time.perf_counter() - start
+        yield f"{m}x{k}x{n}", run, 2.0 * m * k * n, first
         if first > SLOW_CALL_S:
-            results[f"{m}x{k}x{n}"] = flops / first / 1e9
-            break
-        results[f"{m}x{k}x{n}"] = best_rate(run, flops, seconds)
-    return results
+            return
+
+
+def time_shapes(matmul, seconds, shapes=SHAPES):
+    """{"MxKxN": GFLOP/s} for `matmul(shape)` -> callable running one product to completion; a
+    slow shape is timed from its first call."""
+    return {label: flops / first / 1e9 if first > SLOW_CALL_S else best_rate(run, flops, seconds)
+            for label, run, flops, first in first_calls(matmul, shapes)}
 
 
 def tf_products(dtype):
@@ -113,19 +118,11 @@ def measure(framework, dtype, seconds):
 
 
 def prepared_products(framework, dtype, shapes=SHAPES):
-    """{shape label: (run, flops)}: every product made and run once (a first call over
-    SLOW_CALL_S leaves out that shape and the larger ones, as `time_shapes` does)."""
+    """{shape label: (run, flops)}: every product made and run once; a shape whose first call
+    is over SLOW_CALL_S is left out (it would not fit a turn)."""
     makers, _ = PRODUCTS[framework](dtype)
-    runs = {}
-    for prefix, matmul in makers.items():
-        for m, k, n in shapes:
-            run = matmul((m, k, n))
-            start = time.perf_counter()
-            run()
-            if time.perf_counter() - start > SLOW_CALL_S:
-                break
-            runs[f"{prefix}{m}x{k}x{n}"] = (run, 2.0 * m * k * n)
-    return runs
+    return {prefix + label: (run, flops) for prefix, matmul in makers.items()
+            for label, run, flops, first in first_calls(matmul, shapes) if first <= SLOW_CALL_S}
 
 
 def turn_dtype(label):
