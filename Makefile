@@ -24,7 +24,7 @@ setup: $(STAMP)
 
 # Two pytest workers, each taking whole test files (so a file's module fixtures are built once).
 # Most tests wait on subprocesses, imports and files part of the time, so two workers share the
-# two cores well: 15 min against 24 in one process (stop 22). TEST_WORKERS=0 runs in one process.
+# two cores well: 15 min against 24 in one process on a 2-core Xeon. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
@@ -57,15 +57,13 @@ $(BENCH_STAMP): setup.py | $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Full bench (19.98 min on the 2-core AMD EPYC of stop 16, 11.3-17.5 on stops 17-19's 2-core AMX
-# Xeon, 16.4 in stop 20, 15.7-17.2 in stop 22 with the systems taking turns, 12.0-12.1 on stop
-# 26's faster Xeon): table on
-# stdout, bench/results.json.
+# Full bench: table on stdout, bench/results.json. 12-17 min on a 2-core Intel Xeon with AMX,
+# 20 min on a 2-core AMD EPYC (AVX2); docs/performance.md has the results.
 bench: $(BENCH_STAMP)
 	$(PY) -m bench.run_all
 
-# Only the peak and BERT-base float32 training at batch 16 for the three systems (4.8 min there;
-# 3.2-3.3 min in stop 20).
+# Only the peak and BERT-base float32 training at batch 16 for the three systems (about 3 min
+# on the 2-core Xeon, 5 on the 2-core EPYC).
 bench-quick: $(BENCH_STAMP)
 	$(PY) -m bench.run_all --quick
 

@@ -20,7 +20,7 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # torch 2.13.0 has a CPU wheel on the machines' local disk; a bare `torch` pulls a CUDA build.
     # pytest-xdist: `make test` runs the suite in two worker processes (15 against 24 minutes
-    # on the 2-core machine, stop 22), one test file per worker at a time.
+    # on a 2-core Xeon), one test file per worker at a time.
     "test": ["pytest>=8", "pytest-xdist==3.8.*", "torch==2.13.0", "transformers>=4.40",
              # tests/notebooks executes notebooks/ in a Jupyter kernel; the notebooks plot.
              # tests/bench runs the GPU bench's Keras-on-JAX workers (bench.gpu_keras, and

@@ -86,7 +86,7 @@ def infer_stepper(trainer, config_dict, batch, seq, xla=False):
     """step(n): Trainer.predict over n batches (outputs fetched to NumPy, as eval does).
 
     The synthetic batch is made once, outside the timed call, as the peers' inputs are (making
-    it took 7-26 ms, up to a tenth of a MiniLM bf16 b32 batch; bench/README.md, stop 29). Each
+    it took 7-26 ms, up to a tenth of a MiniLM bf16 b32 batch, on a 2-core Xeon). Each
     call still reads the batches through a new iterator, as `Trainer.predict` does in eval.
     """
     batches = batch_dataset(config_dict, batch, seq)  # repeated forever

@@ -10,11 +10,11 @@ build every bucket shape). Inference times `Trainer.predict` over the whole eval
 eval runs (bucketed eval batches come sorted by length), one pass a round (`--infer_passes`,
 after one pass each to warm up). Results are equal either way (padding is masked; tested in
 tests/data/test_features.py), so the ratio is pure saved work. The two are timed in turn, so
-that a slow phase of a shared machine falls on both (stop 19: run one after the other, the
-training ratio went from 2.38x to 1.56x between two runs of code whose fp32 path had not
-changed). Both rates are means over everything timed, since bucketed batches differ in length.
-
-Until stop 27 inference timed one batch a round, through a dataset built for it, in file order.
+that a slow phase of a shared machine falls on both (run one after the other on a 2-core Xeon,
+the training ratio went from 2.38x to 1.56x between two runs of the same code). Both rates are
+means over everything timed, since bucketed batches differ in length. Inference is timed as
+whole passes because a pass is what an eval pays: timing one batch through a dataset built for
+it would charge each batch the pipeline's construction.
 
     python -m bench.bucketing [--model minilm] [--batch 32] [--examples 1024]
 """

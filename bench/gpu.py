@@ -162,7 +162,7 @@ def main(argv=None):
     parser.add_argument("--tiny", action="store_true", help="tiny shapes (a CPU smoke run)")
     parser.add_argument("--device", default="cuda", help="torch device (cpu for --tiny)")
     parser.add_argument("--deadline_s", type=float, default=480.0,
-                        help="start no worker after this many seconds (its cases stop 45 s "
+                        help="start no worker after this many seconds (its cases end 45 s "
                              "before)")
     parser.add_argument("--worker_deadline_s", type=float, default=240.0,
                         help="a worker starts no case after this many seconds")

@@ -79,7 +79,7 @@ SHAPE_CASES = _shape_cases()
 GROUPS = {"nvidia": NVIDIA_CASES, "shapes": SHAPE_CASES}
 CASES = NVIDIA_CASES + SHAPE_CASES
 # Seconds of timed steps per case: GPU steps take milliseconds, so the shapes group, with 12
-# cases per system, times less per case than the 6 NVIDIA cases did (stop 12).
+# cases per system, times less per case than the 6 NVIDIA cases.
 TIMED_S = {"nvidia": 4.0, "shapes": 2.0}
 
 

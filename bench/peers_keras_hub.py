@@ -62,7 +62,7 @@ def inputs(config, batch, seq):
 
 def stepper(model, config, mode, batch, seq):
     """step(n): n `train_on_batch` (or `predict_on_batch`) calls on a synthetic batch; also
-    what `bench.profile_step --system keras_hub` profiles."""
+    what `bench.tools.profile_step --system keras_hub` profiles."""
     x, y = inputs(config, batch, seq)
 
     def step(n):

@@ -12,13 +12,14 @@ bfloat16; then length bucketing (`bench.bucketing`) and the drug-review end-to-e
 --turn_labels`) also takes every turn beside the systems and measures the matmul peak of the
 turn's dtype there, so each case has a peak of its own phase as well (this machine's speed
 drifts within a run). Off by default: the two workers take about 1 GB more, and the BERT-base
-turns of the full bench already use up to 22 GB of this 24 GB machine (stop 30). `--quick`:
+turns of the full bench already use up to 22 GB on a 24 GB machine. `--quick`:
 the peak and BERT-base float32 training at batch 16 for the three systems only.
 
 Steps (few, for 2 cores; see `bench.common.measure`): 1 warm-up step (it traces) then 2 timed
 steps, best counts, each timed step a turn of its own (the systems alternate: A B C, B C A);
 BERT-base 2 timed steps in training and 1 in inference (2 everywhere took the full bench to
-18.2 min in stop 20, too near 20; with 1 everywhere one slow step decided a training ratio). A case
+18.2 min on a 2-core Xeon, too near 20; with 1 everywhere one slow step decided a training
+ratio). A case
 whose estimated time (its FLOPs at half its framework's slowest measured matmul shape for that
 dtype, over its steps) exceeds `--max_case_s` is not run but listed under `skipped` with that estimate
 (PyTorch bfloat16 on a CPU without AVX512-BF16/AMX: its matmuls run at a few GFLOP/s).
@@ -27,7 +28,8 @@ Environment: bert_tf runs as it ships: importing it turns on TF's BFC CPU alloca
 and TF's default allocator; HF torch with its defaults. `--tf_defaults` also times keras-hub's
 BERT-base fp32 training once more at TF's defaults (`keras_hub_tf_defaults`: on CPUs without
 AVX512-VNNI/BF16 or AMX that means no oneDNN), which is what a keras-hub user gets unless they
-set the switch (off by default: its steps alone took 64 s in stop 13's 24-minute run). `--jemalloc` preloads
+set the switch (off by default: its steps alone took 64 s of a 24-minute run on a 2-core AMD
+EPYC). `--jemalloc` preloads
 jemalloc for every system (measured here: it slows HF torch and gains TF less than the BFC
 allocator, so it is off by default).
 
@@ -37,7 +39,9 @@ results.json: {"peak_gflops": {"float32", "bfloat16"}, "runs": [{"system", "mode
 "seconds"}] (where the run's time went), "phase_peaks": [{"framework", "model", "turn", "dtype",
 "gflops", "shapes"}] with `--phase_peaks`}; written atomically. `mfu` divides by the run's best
 peak (phase peaks included); `mfu_phase` by `phase_peak_gflops`, the best peak measured in the
-case's own turns.
+case's own turns. `targets` and the printed summary judge the run against the CPU targets
+(`bench.summary`): BERT-base float32 training at >= 85% of the matmul peak, and bert_tf ahead of
+keras-hub and HF at every shape.
 
     python -m bench.run_all [--quick] [--output bench/results.json] [--show]
 """
@@ -53,8 +57,10 @@ import tempfile
 import time
 
 from bench.common import (DTYPES, MODELS, MODES, RESULT_PREFIX, SYSTEMS, TF_TUNING_VARS,
-                          case_steps, chunk_count, cores, load_average, model_config)
+                          case_steps, chunk_count, cores, cpu_model, load_average,
+                          model_config)
 from bench.flops import mfu, step_flops
+from bench.summary import check_targets, markdown_table, table
 from bench.turns import run_in_turns
 
 WORKERS = {"bert_tf": "bench.bert_tf_step", "keras_hub": "bench.peers_keras_hub",
@@ -200,167 +206,6 @@ def add_mfu(rows, peak, phase_peaks=None):
     return rows
 
 
-def tensorflow_peak(results, dtype):
-    """TensorFlow's best `dtype` matmul (GFLOP/s) of the run's peak measurements (start and
-    end), or None."""
-    found = [((results.get(key) or {}).get("tensorflow") or {}).get(dtype, {}).get("gflops")
-             for key in ("peak_details", "peak_details_end")]
-    found = [g for g in found if g]
-    return max(found) if found else None
-
-
-def check_targets(results):
-    """[{"target", "met", "detail"}] for the issue's targets, from what this run measured."""
-    runs = [r for r in results["runs"] if r["mode"] == "train"]
-    index = {(r["system"], r["model"], r["batch"], r["dtype"]): r for r in runs}
-    out = []
-    for peer, need in (("keras_hub", 1.3), ("hf_torch", 1.0)):
-        ratios = []
-        for (system, model, batch, dtype), row in sorted(index.items()):
-            other = index.get((peer, model, batch, dtype))
-            if system == "bert_tf" and other:
-                ratios.append((f"{model} b{batch} {dtype}",
-                               row["examples_per_s"] / other["examples_per_s"]))
-        if ratios:
-            worst = min(ratios, key=lambda r: r[1])
-            out.append({"target": f"bert_tf training >= {need}x {peer} at every shape",
-                        "met": all(r >= need for _, r in ratios),
-                        "detail": ", ".join(f"{k} {v:.2f}x" for k, v in ratios)
-                                  + f" (worst {worst[0]})"})
-    base = [r for r in runs if r["system"] == "bert_tf" and r["model"] == "bert_base"
-            and r["dtype"] == "float32" and r.get("mfu") is not None]
-    if base:
-        executed = lambda r: (f" (executed {r['executed_utilisation']:.1%})"
-                              if r.get("executed_utilisation") is not None else "")
-        detail = ", ".join(f"b{r['batch']} {r['mfu']:.1%}{executed(r)}" for r in base)
-        tf_peak = tensorflow_peak(results, "float32")
-        peak = (results.get("peak_gflops") or {}).get("float32")
-        if tf_peak and peak:
-            # Context, not the target: the peak is the best of TF and torch, and torch's
-            # products can be faster than any kernel TF offers bert_tf on the same machine.
-            detail += (f"; against TensorFlow's own best fp32 matmul in this run "
-                       f"({tf_peak:.1f} of {peak:.1f} GFLOP/s): "
-                       + ", ".join(f"b{r['batch']} {r['mfu'] * peak / tf_peak:.1%}" for r in base))
-        out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul peak",
-                    "met": all(r["mfu"] >= 0.8 for r in base), "detail": detail})
-        local = [r for r in base if r.get("mfu_phase") is not None]
-        if local:
-            out.append({"target": "bert_tf BERT-base float32 training >= 80% of the fp32 matmul "
-                                  "peak measured in the case's own turns",
-                        "met": len(local) == len(base) and all(r["mfu_phase"] >= 0.8 for r in local),
-                        "detail": ", ".join(f"b{r['batch']} {r['mfu_phase']:.1%} of "
-                                            f"{r['phase_peak_gflops']:.1f} GFLOP/s" for r in local)})
-    same = (results.get("keras_hub_tf_defaults") or [None])[0]
-    ours = index.get(("bert_tf", "bert_base", 16, "float32"))
-    if same and ours:
-        out.append({"target": "(context) bert_tf vs keras-hub at TF's default settings",
-                    "met": None,
-                    "detail": f"bert_base b16 float32 {ours['examples_per_s'] / same['examples_per_s']:.2f}x"
-                              f" ({same['examples_per_s']:.2f} ex/s with {same.get('tf_env')})"})
-    bucket = results.get("bucketing") or {}
-    if "train_speedup" in bucket:
-        out.append({"target": "length bucketing >= 2x examples/s over fixed 128 (MRPC-like)",
-                    "met": bucket["train_speedup"] >= 2.0,
-                    "detail": f"train {bucket['train_speedup']:.2f}x, infer "
-                              f"{bucket.get('infer_speedup', float('nan')):.2f}x"})
-    limit = {"full": 20, "quick": 6}.get(results.get("kind"))
-    if limit and results.get("seconds"):
-        out.append({"target": f"the {results['kind']} bench finishes in under {limit} minutes",
-                    "met": results["seconds"] < 60 * limit,
-                    "detail": f"{results['seconds'] / 60:.1f} min"})
-    return out
-
-
-def table(results) -> str:
-    """The human table of results.json."""
-    peak = results["peak_gflops"]
-    lines = [f"matmul peak: float32 {peak.get('float32') or 0:.1f} GFLOP/s, bfloat16 "
-             f"{peak.get('bfloat16') or 0:.1f} GFLOP/s ({results.get('machine', {}).get('cores')} "
-             f"cores, load at start {results.get('load_average_start')})"]
-    head = f"{'model':<10}{'mode':<6}{'batch':>5} {'dtype':<9}"
-    head += "".join(f"{s + ' ex/s (MFU)':>24}" for s in SYSTEMS) + f"{'tf/kh':>7}{'tf/hf':>7}"
-    lines.append(head)
-    index = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]): r
-             for r in results["runs"]}
-    keys = sorted({k[1:] for k in index}, key=lambda k: (MODELS.index(k[0]) if k[0] in MODELS else 9,
-                                                        MODES.index(k[1]), k[2], k[3]))
-    for model, mode, batch, dtype in keys:
-        cells, rates = "", {}
-        for s in SYSTEMS:
-            r = index.get((s, model, mode, batch, dtype))
-            if r:
-                rates[s] = r["examples_per_s"]
-                m = f" ({r['mfu']:.0%})" if r.get("mfu") is not None else ""
-                cells += f"{r['examples_per_s']:>17.2f}{m:>7}"
-            else:
-                cells += f"{'-':>24}"
-        ratio = lambda p: f"{rates['bert_tf'] / rates[p]:>7.2f}" if "bert_tf" in rates and p in rates else f"{'-':>7}"
-        lines.append(f"{model:<10}{mode:<6}{batch:>5} {dtype:<9}{cells}{ratio('keras_hub')}{ratio('hf_torch')}")
-    for s in results.get("skipped", []):
-        lines.append(f"skipped {s['system']} {s['model']} {s['mode']} b{s['batch']} {s['dtype']}: "
-                     f"{s['reason']}")
-    for e in results.get("errors", []):
-        lines.append(f"error: {e}")
-    settings = {}
-    for r in results["runs"]:
-        settings.setdefault(r["system"], r.get("settings", ""))
-    lines += [f"settings {s}: {v}" for s, v in settings.items()]
-    b = results.get("bucketing")
-    if b:
-        lines.append(f"bucketing ({b['model']}, batch {b['batch']}, pairs of {b['mean_tokens']:.0f} "
-                     f"tokens on average, max 128): train {b.get('train_fixed_examples_per_s', 0):.2f}"
-                     f" -> {b.get('train_bucketed_examples_per_s', 0):.2f} ex/s "
-                     f"({b.get('train_speedup', 0):.2f}x); infer "
-                     f"{b.get('infer_fixed_examples_per_s', 0):.2f} -> "
-                     f"{b.get('infer_bucketed_examples_per_s', 0):.2f} ex/s "
-                     f"({b.get('infer_speedup', 0):.2f}x)")
-    e2e = results.get("end_to_end")
-    if e2e:
-        for system, r in e2e.get("runs", {}).items():
-            lines.append(f"end-to-end drug reviews ({e2e['train_examples']} train x "
-                         f"{e2e['epochs']:g} epochs + eval {e2e['eval_examples']}): {system} "
-                         f"{r['seconds']:.0f} s, accuracy {r['eval_accuracy']:.3f} | {r['settings']}")
-    for t in results.get("targets", []):
-        state = 'INFO ' if t['met'] is None else ('MET  ' if t['met'] else 'UNMET')
-        lines.append(f"target {state} {t['target']}: {t['detail']}")
-    if results.get("phase_seconds"):
-        lines.append("time: " + ", ".join(f"{p['phase']} {p['seconds']:.0f} s"
-                                          for p in results["phase_seconds"]))
-    lines.append(f"total {results.get('seconds', 0) / 60:.1f} min, load at end "
-                 f"{results.get('load_average_end')}")
-    return "\n".join(lines)
-
-
-def markdown_table(results) -> str:
-    """The runs of results.json as a Markdown table (for the README)."""
-    lines = ["| model | mode | batch | dtype | " + " | ".join(f"{s} ex/s (MFU)" for s in SYSTEMS)
-             + " | bert_tf / keras_hub | bert_tf / hf_torch |",
-             "| --- | --- | ---: | --- | " + " | ".join("---:" for _ in SYSTEMS) + " | ---: | ---: |"]
-    index = {(r["system"], r["model"], r["mode"], r["batch"], r["dtype"]): r for r in results["runs"]}
-    skipped = {(s["system"], s["model"], s["mode"], s["batch"], s["dtype"]): s
-               for s in results.get("skipped", [])}
-    keys = sorted({k[1:] for k in list(index) + list(skipped)},
-                  key=lambda k: (MODELS.index(k[0]) if k[0] in MODELS else 9, MODES.index(k[1]),
-                                 k[3], k[2]))
-    for model, mode, batch, dtype in keys:
-        cells, rates = [], {}
-        for s in SYSTEMS:
-            r = index.get((s, model, mode, batch, dtype))
-            if r:
-                rates[s] = r["examples_per_s"]
-                mfu_text = f" ({r['mfu']:.0%})" if r.get("mfu") is not None else ""
-                cells.append(f"{r['examples_per_s']:.2f}{mfu_text}")
-            elif (s, model, mode, batch, dtype) in skipped:
-                est = skipped[(s, model, mode, batch, dtype)]["estimated_examples_per_s"]
-                cells.append(f"skipped (~{est:.2f} est.)")
-            else:
-                cells.append("-")
-        ratios = [f"{rates['bert_tf'] / rates[p]:.2f}x" if "bert_tf" in rates and p in rates
-                  else "-" for p in ("keras_hub", "hf_torch")]
-        lines.append(f"| {model} | {mode} | {batch} | {dtype} | " + " | ".join(cells + ratios) + " |")
-    return "\n".join(lines)
-
-
 def write_results(path, results):
     """Writes results.json atomically (temp file in the same folder, then os.replace)."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -412,6 +257,7 @@ def main(argv=None):
     results = {"kind": "quick" if args.quick else "full", "peak_gflops": {}, "runs": [],
                "skipped": [], "errors": [], "load_average_start": load_average(),
                "machine": {"cores": cores(), "cpu": platform.processor() or platform.machine(),
+                           "cpu_model": cpu_model(),
                            "python": platform.python_version(),
                            "ld_preload": env.get("LD_PRELOAD")}}
     print(f"bench ({results['kind']}): {cores()} cores, load {load_average()}, "

@@ -10,7 +10,7 @@ other. The order of the systems rotates from turn to turn.
 
 Why: run as separate phases, one system after the other, the three systems' steps of a case
 were minutes apart, and on this shared 2-core machine the speed drifts over minutes: the
-matmul peak measured at the start and at the end of one bench run differed by 25% (stop 19),
+matmul peak measured at the start and at the end of one bench run differed by 25% (2-core Xeon),
 and such drift went straight into the ratios. In turns, a case's systems run back to back.
 
     results = run_in_turns([("bert_tf", cmd, env, ["train:16:float32 #1", ...]), ...], 1200)

@@ -57,8 +57,8 @@ def configure_runtime(p) -> Runtime:
     dtype = getattr(p, "dtype", "float32") or "float32"
     keras.config.set_dtype_policy(POLICIES[dtype])
     if dtype == "bfloat16" and not _has_accelerator(strategy) and cpu_has_bfloat16() is False:
-        # Stop 14's bench (2-core AVX2 CPU): bfloat16 training 20-22% (BERT-base) and 31%
-        # (MiniLM) slower than float32.
+        # On a 2-core AMD EPYC with AVX2 only, bfloat16 training ran 20-22% (BERT-base) and
+        # 31% (MiniLM) slower than float32.
         print("warning: --dtype=bfloat16: this CPU has no bfloat16 instructions (AVX512_BF16 "
               "or AMX), so bfloat16 is emulated and training is usually slower than with "
               "--dtype=float32", file=sys.stderr, flush=True)

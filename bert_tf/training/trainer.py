@@ -346,7 +346,7 @@ class Trainer:
             # One trace for the dataset's own shapes ([batch, None] when bucketed), not one for
             # the first batch's length and a second, relaxed one when another length comes.
             # Batches of many lengths in float32 trace plain ops: the XLA kernels would compile
-            # again for every length, to gain 1-3% a batch (bench/README.md, stop 27). (A later
+            # again for every length, to gain 1-3% a batch (docs/performance.md). (A later
             # fixed-shape dataset reuses that more general trace: the same values.)
             spec = dataset.element_spec[0]
             lengths_vary = any(s.shape.rank and s.shape[-1] is None for s in tf.nest.flatten(spec))
@@ -375,7 +375,7 @@ def traced_casts(layers):
     """`cast_weights(layers)` as one traced function, called once a predict call.
 
     As eager ops, one a weight, the casts took twice as long: BERT-base bf16 51 against 102 ms a
-    call, which a one-batch predict call pays in full (bench/README.md, "Added in stop 29").
+    call, which a one-batch predict call pays in full (docs/performance.md).
     The function reads the variables at each call, so every call casts the weights as they are.
     """
     return tf.function(lambda: cast_weights(layers), autograph=False)

@@ -133,78 +133,6 @@ def test_worker_cases_grouped_by_dtype():
                            ("bfloat16", "infer", 32), ("bfloat16", "train", 16)]
 
 
-def test_ab_kernels_times_both_variants_and_puts_the_switches_back(tiny_json, capsys):
-    from bench import ab_kernels
-    from bert_tf.modeling.fused_dropout import BertDropout
-    from bert_tf.training.optimization import AdamWeightDecay
-
-    fuses = BertDropout._fuses
-    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
-                     "--rounds", "2", "--warmup", "1"])
-    out = capsys.readouterr().out
-    assert "  new: " in out and "  old: " in out and "  new/old: " in out
-    assert BertDropout._fuses is fuses and hasattr(AdamWeightDecay, "apply_scaled")
-
-
-def test_ab_kernels_inference_changes_put_their_switches_back(tiny_json, capsys):
-    from bench import ab_kernels
-    from bert_tf.modeling.fused_dense import BertDense
-    from bert_tf.modeling.portable import fused_kernels_enabled
-
-    fused_activation = BertDense._fused_activation
-    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
-                     "--rounds", "2", "--warmup", "1", "--change", "bias_add", "--mode", "infer"])
-    out = capsys.readouterr().out
-    assert "infer b4 s16 bfloat16 (bias_add)" in out and "  new/old: " in out
-    assert BertDense._fused_activation is fused_activation
-    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--rounds", "2",
-                     "--warmup", "1", "--change", "portable", "--mode", "infer"])
-    assert "infer b4 s16 float32 (portable)" in capsys.readouterr().out
-    assert fused_kernels_enabled()  # the plain-ops switch is put back
-
-
-def test_ab_kernels_precast_change_times_predict_calls_with_and_without(tiny_json, capsys,
-                                                                        monkeypatch):
-    from bench import ab_kernels
-    from bert_tf.training import trainer
-
-    real, found = trainer.precast_layers, []
-
-    def spy(model):
-        layers = real(model)
-        found.append(len(layers))
-        return layers
-
-    monkeypatch.setattr(trainer, "precast_layers", spy)
-    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
-                     "--rounds", "2", "--warmup", "1", "--change", "precast", "--mode", "infer",
-                     "--infer_batches", "3"])
-    out = capsys.readouterr().out
-    assert "(precast), 3 batches a predict call" in out and "  new/old: " in out
-    assert found == [12]  # the new variant's 2 blocks x 6 layers; the old variant found none
-    assert trainer.precast_layers is spy  # the switch is put back
-
-
-def test_ab_kernels_eager_casts_change_puts_its_switch_back(tiny_json, capsys, monkeypatch):
-    from bench import ab_kernels
-    from bert_tf.training import trainer
-
-    real, traced = trainer.traced_casts, []
-
-    def spy(layers):
-        traced.append(len(layers))
-        return real(layers)
-
-    monkeypatch.setattr(trainer, "traced_casts", spy)
-    ab_kernels.main(["--model", tiny_json, "--batch", "4", "--seq", "16", "--dtype", "bfloat16",
-                     "--rounds", "2", "--warmup", "1", "--change", "eager_casts", "--mode",
-                     "infer"])
-    out = capsys.readouterr().out
-    assert "(eager_casts), examples/s" in out and "  new/old: " in out
-    assert traced == [12]  # only the new variant traced its casts; the old one cast eagerly
-    assert trainer.traced_casts is spy  # the switch is put back
-
-
 def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):
     from bench import bucketing
 
@@ -217,11 +145,3 @@ def test_bucketing_times_fixed_and_bucketed_in_turn(tiny_json, capsys):
         assert fixed > 0 and bucketed > 0
         assert result[f"{mode}_speedup"] == bucketed / fixed
     assert 40 <= result["mean_tokens"] <= 60
-
-
-def test_kernels_bench_prints_a_row_per_kernel_and_dtype(capsys):
-    from bench import kernels
-
-    kernels.main(["--batch", "2", "--seq", "8", "--hidden", "16", "--heads", "2", "--repeats", "2"])
-    rows = [l for l in capsys.readouterr().out.splitlines()[1:] if l.strip()]
-    assert len(rows) == 8 and all(l.rstrip().endswith("x") for l in rows)

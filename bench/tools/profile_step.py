@@ -10,7 +10,7 @@ add up to about cores x wall time; the matmul line also gives them as a share of
 wall), the figure to compare between systems that run the same matmul kernels. XLA-compiled
 kernels (bert_tf's fused ones) are not op events and are not counted.
 
-    python -m bench.profile_step [--system bert_tf] [--model bert_base] [--batch 16] [--steps 2]
+    python -m bench.tools.profile_step [--system bert_tf] [--model bert_base] [--batch 16] [--steps 2]
 """
 
 import collections

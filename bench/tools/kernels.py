@@ -6,7 +6,7 @@ gradient of its output (so forward and backward), first with bert_tf's kernels a
 `--repeats`. The two give the same values (bit for bit for dropout; to float32 rounding for
 GELU and LayerNorm; tests/modeling).
 
-    python -m bench.kernels [--batch 16] [--seq 128] [--hidden 768] [--repeats 20]
+    python -m bench.tools.kernels [--batch 16] [--seq 128] [--hidden 768] [--repeats 20]
 """
 
 import argparse

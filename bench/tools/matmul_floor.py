@@ -14,7 +14,7 @@ The medians give the step's matmul time alone (the floor), the whole step's time
 share of it the matmuls explain. With `--peak_gflops` (the bench's measured peak) it also
 prints the MFU the floor allows: no change outside the matmuls can lift a step above it.
 
-    python -m bench.matmul_floor --model bert_base --mode train --batch 16 --dtype float32
+    python -m bench.tools.matmul_floor --model bert_base --mode train --batch 16 --dtype float32
 """
 
 import collections

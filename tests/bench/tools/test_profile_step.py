@@ -1,4 +1,4 @@
-"""bench.profile_step on a tiny config: both systems' steps profiled and their ops ranked."""
+"""bench.tools.profile_step on a tiny config: both systems' steps profiled and their ops ranked."""
 
 import re
 
@@ -9,7 +9,7 @@ pytestmark = pytest.mark.usefixtures("keep_dtype_policy")  # tests/bench/conftes
 
 @pytest.mark.parametrize("system", ["bert_tf", "keras_hub"])
 def test_profile_ranks_the_ops_of_each_systems_training_step(system, tiny_json, capsys):
-    from bench import profile_step
+    from bench.tools import profile_step
 
     profile_step.main(["--system", system, "--model", tiny_json, "--batch", "4", "--seq", "16",
                        "--warmup", "1", "--steps", "1", "--top", "40"])

@@ -1,11 +1,11 @@
-"""bench.matmul_floor: its product list is the step's (FLOP count and the traced graph's
+"""bench.tools.matmul_floor: its product list is the step's (FLOP count and the traced graph's
 matmul ops), and the worker prints its table."""
 
 import collections
 
 import pytest
 
-from bench import matmul_floor
+from bench.tools import matmul_floor
 from bench.common import BERT_BASE
 from bench.flops import step_flops
 

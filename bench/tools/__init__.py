@@ -1,0 +1,1 @@
+"""Measurement tools that no make target runs: `python -m bench.tools.<name>`."""
