@@ -23,7 +23,7 @@ def _gelu(x, approximate):
     # Half-precision inputs (mixed_bfloat16 / mixed_float16) are computed in float32 and
     # rounded once. TF's CPU erfc/tanh kernels are not vectorised for bfloat16: the exact GELU
     # was the largest op of a bf16 MiniLM inference step on an AMX CPU (228 of 620 ms) and took
-    # 40 ms in float32 (README, "Performance"). One rounding is also the more accurate result.
+    # 40 ms in float32 (docs/performance.md). One rounding is also the more accurate result.
     if keras.backend.standardize_dtype(x.dtype) in HALF_DTYPES:
         return ops.cast(ops.gelu(ops.cast(x, "float32"), approximate=approximate), x.dtype)
     return ops.gelu(x, approximate=approximate)

@@ -18,6 +18,7 @@ def attention_mask_bias(input_mask, dtype="float32"):
     return ops.reshape((1.0 - mask) * -10000.0, (ops.shape(mask)[0], 1, 1, ops.shape(mask)[1]))
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertSelfAttention(keras.layers.Layer):
     """The `attention/self` block of a BERT layer: query/key/value projections and attention.
 
@@ -48,10 +49,11 @@ class BertSelfAttention(keras.layers.Layer):
         self.initializer_range = initializer_range
         width = num_heads * head_size
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
-        self.query = BertDense(width, kernel_initializer=init, name="query")
-        self.key = BertDense(width, kernel_initializer=init, name="key")
-        self.value = BertDense(width, kernel_initializer=init, name="value")
-        self.dropout = BertDropout(dropout_rate)
+        dtype = self.dtype_policy
+        self.query = BertDense(width, kernel_initializer=init, dtype=dtype, name="query")
+        self.key = BertDense(width, kernel_initializer=init, dtype=dtype, name="key")
+        self.value = BertDense(width, kernel_initializer=init, dtype=dtype, name="value")
+        self.dropout = BertDropout(dropout_rate, dtype=dtype)
 
     def build(self, input_shape):
         for dense in (self.query, self.key, self.value):
@@ -82,8 +84,10 @@ class BertSelfAttention(keras.layers.Layer):
         context = ops.transpose(context, (0, 2, 1, 3))
         return ops.reshape(context, (batch, q_seq, self.num_heads * self.head_size))
 
-    def compute_output_shape(self, input_shape, mask_shape=None):
-        return input_shape
+    def compute_output_shape(self, x_shape, mask_bias_shape=None, query_shape=None):
+        # Argument names match call()'s, as Keras requires to infer shapes of symbolic calls.
+        rows = x_shape if query_shape is None else query_shape
+        return tuple(rows[:-1]) + (self.num_heads * self.head_size,)
 
     def get_config(self):
         config = super().get_config()

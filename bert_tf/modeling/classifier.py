@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertClassificationHead
-from bert_tf.modeling.encoder import BertEncoder
+from bert_tf.modeling.encoder import BertEncoder, deserialize_encoder
 from bert_tf.modeling.portable import build_variables
 
 POOLINGS = ("cls", "mean")
@@ -18,6 +17,7 @@ def masked_mean(sequence_output, input_mask):
     return total / ops.maximum(ops.sum(mask, axis=1), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertClassifier(keras.Model):
     """Sequence (pair) classification or regression on top of a `BertEncoder`.
 
@@ -31,10 +31,15 @@ class BertClassifier(keras.Model):
         pooling: "cls" or "mean".
         dropout_rate: dropout before the output layer (0.1 in the original).
         encoder: an existing `BertEncoder` to wrap (e.g. one loaded from a checkpoint).
+        **kwargs: as `keras.Model` (`name`, `dtype`, ...).
 
     Example:
-    >>> model = BertClassifier(config, num_labels=2)
-    >>> model(inputs)  # logits [batch, 2], float32
+    >>> model = BertClassifier(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+    ...                                   num_attention_heads=4, intermediate_size=64),
+    ...                        num_labels=3)
+    >>> ids = ops.ones((2, 8), "int32")
+    >>> model({"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids}).shape
+    (2, 3)
     """
 
     def __init__(self, config=None, num_labels=2, pooling="cls", dropout_rate=0.1,
@@ -44,17 +49,19 @@ class BertClassifier(keras.Model):
         if pooling not in POOLINGS:
             raise ValueError(f"--pooling must be one of {POOLINGS}, got {pooling!r}")
         if encoder is None:
-            encoder = BertEncoder(config)
+            encoder = BertEncoder(config, dtype=self.dtype_policy)
         self.encoder = encoder
         self.config = encoder.config
         self.num_labels = num_labels
         self.pooling = pooling
         self.dropout_rate = dropout_rate
         self.head = BertClassificationHead(
-            num_labels, dropout_rate, self.config.initializer_range, name="classifier_head")
+            num_labels, dropout_rate, self.config.initializer_range, dtype=self.dtype_policy,
+            name="classifier_head")
 
     def build(self, input_shape=None):
-        self.encoder.build(None)
+        if not self.encoder.built:  # a wrapped or deserialized encoder may come built
+            self.encoder.build(None)
         self.head.build((None, self.config.hidden_size))
         self.built = True
 
@@ -73,16 +80,17 @@ class BertClassifier(keras.Model):
         return self
 
     def get_config(self):
+        # The whole encoder, not only its BertConfig: a wrapped encoder keeps its own name
+        # and dtype policy.
         config = super().get_config()
-        config.update(config=self.config.to_dict(), num_labels=self.num_labels,
-                      pooling=self.pooling, dropout_rate=self.dropout_rate)
+        config.update(encoder=keras.saving.serialize_keras_object(self.encoder),
+                      num_labels=self.num_labels, pooling=self.pooling,
+                      dropout_rate=self.dropout_rate)
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        bert_config = BertConfig.from_dict(config.pop("config"))
-        return cls(bert_config, **config)
+        return cls(**deserialize_encoder(config))
 
     @classmethod
     def from_pretrained(cls, path, num_labels=2, pooling="cls", dropout_rate=0.1, **kwargs):

@@ -18,7 +18,7 @@ class _LogitsHead(keras.layers.Layer):
         self.num_outputs = num_outputs
         self.dropout_rate = dropout_rate
         self.initializer_range = initializer_range
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate, dtype=self.dtype_policy)
         self.dense = keras.layers.Dense(
             num_outputs, kernel_initializer=keras.initializers.TruncatedNormal(
                 stddev=initializer_range),
@@ -41,6 +41,7 @@ class _LogitsHead(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertNextSentenceHead(_LogitsHead):
     """`cls/seq_relationship`: pooled_output [batch, H] -> logits [batch, 2] (1 = random next).
 
@@ -58,6 +59,7 @@ class BertNextSentenceHead(_LogitsHead):
         super().__init__(2, 0.0, initializer_range, **kwargs)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertClassificationHead(_LogitsHead):
     """run_classifier's head: `Dropout(0.1)` on the pooled vector, then `output_weights`.
 
@@ -82,6 +84,7 @@ class BertClassificationHead(_LogitsHead):
         return config
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertSpanHead(_LogitsHead):
     """SQuAD's `cls/squad`: sequence_output [batch, seq, H] -> start/end logits [batch, seq, 2].
 
@@ -99,6 +102,7 @@ class BertSpanHead(_LogitsHead):
         super().__init__(2, 0.0, initializer_range, **kwargs)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertTokenClassificationHead(_LogitsHead):
     """Per-token tagging (NER): sequence_output [batch, seq, H] -> [batch, seq, num_labels].
 

@@ -7,6 +7,7 @@ from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertEmbeddings(keras.layers.Layer):
     """The input layer of BERT (`bert/embeddings/*` in a Google checkpoint).
 
@@ -15,7 +16,7 @@ class BertEmbeddings(keras.layers.Layer):
     float32, so that under a mixed policy only the looked-up rows, not the whole word table, are
     cast, and the table's gradient stays float32. (With the whole table cast every step and its
     gradient a half-precision scatter into it, a BERT-Base mixed-precision training step ran
-    2.45x slower on an H200 under XLA: bench/README.md, "On a GPU".) The sum is rounded once to
+    2.45x slower on an H200 under XLA: docs/performance.md.) The sum is rounded once to
     the compute dtype; LayerNorm runs in float32 even under a mixed policy.
 
     Args:
@@ -47,7 +48,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm = BertLayerNorm(
             axis=-1, epsilon=layer_norm_eps, dtype="float32", half_output=True,
             name="embeddings_layer_norm")
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
@@ -72,8 +73,9 @@ class BertEmbeddings(keras.layers.Layer):
         x = self.layer_norm(ops.cast(x, self.compute_dtype))
         return self.dropout(x, training=training)
 
-    def compute_output_shape(self, input_shape, type_shape=None):
-        return tuple(input_shape) + (self.hidden_size,)
+    def compute_output_shape(self, input_ids_shape, type_ids_shape=None):
+        # Argument names match call()'s, as Keras requires to infer shapes of symbolic calls.
+        return tuple(input_ids_shape) + (self.hidden_size,)
 
     def get_config(self):
         config = super().get_config()

@@ -14,6 +14,7 @@ from bert_tf.modeling.transformer_block import BertTransformerBlock
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertEncoder(keras.Model):
     """The BERT encoder of Google's `modeling.BertModel`, with TF Hub-style inputs and outputs.
 
@@ -24,8 +25,12 @@ class BertEncoder(keras.Model):
     `encoder(inputs, pooled_only=True)` returns only `pooled_output`, computing the last block
     for [CLS] alone (same values, less work: what a [CLS]-pooled classifier needs).
 
+    Sublayers take the encoder's dtype policy (the global one unless `dtype=` is given), so a
+    saved encoder reloads with the policy it was built with.
+
     Args:
         config: a `BertConfig` (or a dict of its fields).
+        **kwargs: as `keras.Model` (`name`, `dtype`, ...).
 
     Example:
     >>> encoder = BertEncoder(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
@@ -42,12 +47,13 @@ class BertEncoder(keras.Model):
         if isinstance(config, dict):
             config = BertConfig.from_dict(config)
         self.config = config
+        dtype = self.dtype_policy
         self.embeddings = BertEmbeddings(
             vocab_size=config.vocab_size, hidden_size=config.hidden_size,
             max_position_embeddings=config.max_position_embeddings,
             type_vocab_size=config.type_vocab_size, initializer_range=config.initializer_range,
             dropout_rate=config.hidden_dropout_prob, layer_norm_eps=config.layer_norm_eps,
-            name="embeddings")
+            dtype=dtype, name="embeddings")
         self.transformer_layers = [
             BertTransformerBlock(
                 hidden_size=config.hidden_size, num_heads=config.num_attention_heads,
@@ -55,10 +61,11 @@ class BertEncoder(keras.Model):
                 dropout_rate=config.hidden_dropout_prob,
                 attention_dropout_rate=config.attention_probs_dropout_prob,
                 initializer_range=config.initializer_range, layer_norm_eps=config.layer_norm_eps,
-                name=f"transformer_layer_{i}")
+                dtype=dtype, name=f"transformer_layer_{i}")
             for i in range(config.num_hidden_layers)
         ]
-        self.pooler = BertPooler(config.hidden_size, config.initializer_range, name="pooler")
+        self.pooler = BertPooler(config.hidden_size, config.initializer_range, dtype=dtype,
+                                 name="pooler")
 
     def build(self, input_shape=None):
         hidden = (None, None, self.config.hidden_size)
@@ -99,6 +106,7 @@ class BertEncoder(keras.Model):
         return self
 
     def get_config(self):
+        # The BertConfig as its bert_config.json dict: plain JSON inside a .keras file.
         config = super().get_config()
         config["config"] = self.config.to_dict()
         return config
@@ -118,3 +126,17 @@ class BertEncoder(keras.Model):
         # Imported here: checkpoints sit above modeling in the package layers.
         from bert_tf.checkpoints.pretrained import load_pretrained
         return load_pretrained(path, model_class=cls, **kwargs)
+
+
+def deserialize_encoder(config):
+    """A model config with its `encoder` entry deserialized and a `config` dict made a
+    BertConfig (the two ways a config may give the encoder)."""
+    config = dict(config)
+    if isinstance(config.get("encoder"), dict):
+        # Left unbuilt: the model builds it inside its own name scope, which gives the variables
+        # the paths they had before saving ("bert_classifier/bert_encoder/...").
+        encoder = {k: v for k, v in config["encoder"].items() if k != "build_config"}
+        config["encoder"] = keras.saving.deserialize_keras_object(encoder)
+    if isinstance(config.get("config"), dict):
+        config["config"] = BertConfig.from_dict(config["config"])
+    return config

@@ -3,7 +3,7 @@
 Under mixed precision a Dense layer's matmul gives bfloat16/float16, and Keras adds the bias
 with TF's BiasAdd, whose CPU kernel is not vectorised for those dtypes: in a bfloat16 MiniLM
 inference step on an AMX CPU it took 12% of the op time, more than the attention softmax
-(README, "Performance"). Here the add is one XLA-compiled pass, and for the
+(docs/performance.md). Here the add is one XLA-compiled pass, and for the
 feed-forward layer it is the same pass as the GELU that follows (which `fused_gelu` otherwise
 runs as a pass of its own).
 

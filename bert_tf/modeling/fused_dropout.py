@@ -4,7 +4,7 @@ Keras' TensorFlow dropout draws a uniform number per element with TF's
 `StatelessRandomUniformV2` kernel (Philox-4x32-10), compares it with the rate, then scales and
 selects: three passes forward and two backward. TF's CPU Philox kernel is scalar, about 6 ns an
 element summed over threads; in a MiniLM bfloat16 training step on a 2-core CPU the draws were
-a fifth of the op time (README, "Performance").
+a fifth of the op time (docs/performance.md).
 
 Here the same Philox stream is computed with vectorised integer ops in one XLA-compiled pass
 that packs each group of four keep bits into a uint32, and a second pass applies the mask and
@@ -159,6 +159,7 @@ def _on_tpu():
         tf.distribute.get_strategy(), (tf.distribute.TPUStrategy,))
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertDropout(keras.layers.Dropout):
     """`keras.layers.Dropout` (same arguments, seed state and masks); on TensorFlow the mask is
     drawn and applied by XLA-compiled kernels (`fused_dropout`).

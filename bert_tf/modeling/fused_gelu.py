@@ -3,7 +3,7 @@
 TF has no GELU kernel. `tf.nn.gelu` is 5-8 elementwise ops and its gradient 8-10 more, and
 each one reads and writes the whole [batch, seq, intermediate] activation. In BERT-base
 bfloat16 training on a 2-core AMX CPU, that came to about 13% of the op time of a step
-(README, "Performance"). Compiled with XLA, the forward and the backward are each one loop:
+(docs/performance.md). Compiled with XLA, the forward and the backward are each one loop:
 3-5x less time for a layer's GELU, forward and backward (measured at [2048, 3072]).
 
 Half-precision inputs are computed in float32 inside the loop and rounded once on the way out.

@@ -5,7 +5,7 @@ backward, each a pass over the [batch, seq, H] activation. Here the forward is o
 XLA-compiled pass (which also keeps the row means and 1/std), and the backward is one
 XLA-compiled pass for the input gradient, plus two column sums for gamma and beta left to TF's
 reduction kernels, which XLA's CPU backend does more slowly. Measured at [16, 128, 768]
-float32, forward and backward: 10-12 ms in Keras, about 6 ms here (README, "Performance").
+float32, forward and backward: 10-12 ms in Keras, about 6 ms here (docs/performance.md).
 
 The formula is the original's (`tf.contrib.layers.layer_norm`, as Keras also computes it):
 mean and biased variance over the last axis, `inv = rsqrt(var + eps) * gamma`,
@@ -88,6 +88,7 @@ def fused_layer_norm(x, gamma, beta, epsilon, out_dtype=None):
     return layer_norm(x, gamma, beta)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertLayerNorm(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` (same arguments, variables and values to float32
     rounding); over the last axis with gamma and beta on TensorFlow, one XLA-compiled pass each

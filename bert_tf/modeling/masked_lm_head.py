@@ -12,6 +12,7 @@ def gather_positions(sequence, positions):
     return ops.take_along_axis(sequence, ops.expand_dims(ops.cast(positions, "int32"), -1), axis=1)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertMaskedLMHead(keras.layers.Layer):
     """Masked-LM logits: `LN(act(Dense(h))) @ word_embeddings^T + output_bias`.
 
@@ -48,11 +49,13 @@ class BertMaskedLMHead(keras.layers.Layer):
         self.transform = keras.layers.Dense(
             hidden_size, activation=get_activation(hidden_act),
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
-            name="transform")
+            dtype=self.dtype_policy, name="transform")
         self.transform_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="transform_layer_norm")
 
-    def build(self, input_shape=None, positions_shape=None, table_shape=None):
+    def build(self, sequence_output_shape=None, masked_positions_shape=None,
+              embedding_table_shape=None):
+        # Argument names match call()'s, as Keras requires for a build() with several.
         self.transform.build((None, None, self.hidden_size))
         self.transform_layer_norm.build((None, None, self.hidden_size))
         self.output_bias = self.add_weight(
@@ -65,6 +68,9 @@ class BertMaskedLMHead(keras.layers.Layer):
         x = self.transform_layer_norm(self.transform(x))  # float32
         table = ops.cast(embedding_table, "float32")
         return ops.matmul(x, ops.transpose(table)) + ops.cast(self.output_bias, "float32")
+
+    def compute_output_spec(self, sequence_output, masked_positions, embedding_table):
+        return keras.KerasTensor(tuple(masked_positions.shape) + (self.vocab_size,), "float32")
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,7 @@
 import keras
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertPooler(keras.layers.Layer):
     """Pools a sequence by its first ([CLS]) token through a tanh dense layer.
 
@@ -22,7 +23,7 @@ class BertPooler(keras.layers.Layer):
         self.dense = keras.layers.Dense(
             hidden_size, activation="tanh",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
-            name="dense")
+            dtype=self.dtype_policy, name="dense")
 
     def build(self, input_shape):
         self.dense.build((input_shape[0], input_shape[-1]))

@@ -38,7 +38,7 @@ def build_variables(model, inputs):
     """Calls `model` once on `inputs` to create its variables (the models' `ensure_built`).
 
     The call traces plain ops: the XLA kernels would compile for the dummy inputs' shape, which
-    no later call uses (about 0.4 s of each script's start on a 2-core CPU, bench/README.md).
+    no later call uses (about 0.4 s of each script's start on a 2-core CPU, docs/performance.md).
     """
     with portable_ops():
         model(inputs)

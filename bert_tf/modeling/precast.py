@@ -5,8 +5,9 @@ dtype every time a layer reads it. In training that cast is needed: the weights 
 step. An eval or predict pass over many batches reads the same weights every batch, so
 `Trainer.predict` casts the kernels and biases of the model's half-precision `BertDense`
 layers once and hands the casts to every batch. A cast is a cast: the outputs are the same
-bit for bit. On a 2-core CPU the casts were 30% of a BERT-base bfloat16 inference batch's op
-time, and an eval pass of 12 batches ran 1.1x faster (bench/README.md, "Added in stop 28").
+bit for bit. On a 2-core Intel Xeon with AMX (Nov 2026) the casts were 30% of a BERT-base
+bfloat16 inference batch's op time, and an eval pass of 12 batches ran 1.1x faster with them
+made once (docs/performance.md).
 
 Example:
 >>> layers = precast_layers(model)  # doctest: +SKIP

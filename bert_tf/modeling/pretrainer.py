@@ -2,13 +2,13 @@
 
 import keras
 
-from bert_tf.modeling.config import BertConfig
 from bert_tf.modeling.dense_heads import BertNextSentenceHead
-from bert_tf.modeling.encoder import BertEncoder
+from bert_tf.modeling.encoder import BertEncoder, deserialize_encoder
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead
 from bert_tf.modeling.portable import build_variables
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertPretrainer(keras.Model):
     """BERT's pretraining model.
 
@@ -19,28 +19,35 @@ class BertPretrainer(keras.Model):
     Args:
         config: a `BertConfig` (or dict); ignored when `encoder` is given.
         encoder: an existing `BertEncoder` to wrap.
+        **kwargs: as `keras.Model` (`name`, `dtype`, ...).
 
     Example:
-    >>> model = BertPretrainer(config)
-    >>> out = model({**encoder_inputs, "masked_lm_positions": positions})
-    >>> out["mlm_logits"].shape  # (batch, P, vocab_size)
+    >>> model = BertPretrainer(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+    ...                                   num_attention_heads=4, intermediate_size=64))
+    >>> ids = ops.ones((2, 8), "int32")
+    >>> out = model({"input_word_ids": ids, "input_mask": ids, "input_type_ids": 0 * ids,
+    ...              "masked_lm_positions": ops.zeros((2, 3), "int32")})
+    >>> out["mlm_logits"].shape, out["nsp_logits"].shape
+    ((2, 3, 100), (2, 2))
     """
 
     def __init__(self, config=None, encoder=None, **kwargs):
         kwargs.setdefault("name", "bert_pretrainer")
         super().__init__(**kwargs)
         if encoder is None:
-            encoder = BertEncoder(config)
+            encoder = BertEncoder(config, dtype=self.dtype_policy)
         self.encoder = encoder
         self.config = encoder.config
         c = self.config
         self.masked_lm_head = BertMaskedLMHead(
             c.vocab_size, c.hidden_size, c.hidden_act, c.initializer_range, c.layer_norm_eps,
-            name="masked_lm_head")
-        self.next_sentence_head = BertNextSentenceHead(c.initializer_range, name="next_sentence_head")
+            dtype=self.dtype_policy, name="masked_lm_head")
+        self.next_sentence_head = BertNextSentenceHead(
+            c.initializer_range, dtype=self.dtype_policy, name="next_sentence_head")
 
     def build(self, input_shape=None):
-        self.encoder.build(None)
+        if not self.encoder.built:  # a wrapped or deserialized encoder may come built
+            self.encoder.build(None)
         self.masked_lm_head.build()
         self.next_sentence_head.build((None, self.config.hidden_size))
         self.built = True
@@ -62,13 +69,12 @@ class BertPretrainer(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config["config"] = self.config.to_dict()
+        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        return cls(BertConfig.from_dict(config.pop("config")), **config)
+        return cls(**deserialize_encoder(config))
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):

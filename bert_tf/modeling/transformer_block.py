@@ -9,6 +9,7 @@ from bert_tf.modeling.fused_dropout import BertDropout
 from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertTransformerBlock(keras.layers.Layer):
     """Self-attention and feed-forward sub-blocks, each `x = LN(x + Dropout(Dense(f(x))))`.
 
@@ -50,22 +51,24 @@ class BertTransformerBlock(keras.layers.Layer):
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        dtype = self.dtype_policy
         self.attention = BertSelfAttention(
             num_heads, hidden_size // num_heads, dropout_rate=attention_dropout_rate,
-            initializer_range=initializer_range, name="attention")
+            initializer_range=initializer_range, dtype=dtype, name="attention")
         self.attention_output = BertDense(
-            hidden_size, kernel_initializer=init, name="attention_output")
+            hidden_size, kernel_initializer=init, dtype=dtype, name="attention_output")
         self.attention_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", half_output=True,
             name="attention_layer_norm")
         self.intermediate = BertDense(
             intermediate_size, activation=get_activation(hidden_act), kernel_initializer=init,
-            name="intermediate")
-        self.output_dense = BertDense(hidden_size, kernel_initializer=init, name="output")
+            dtype=dtype, name="intermediate")
+        self.output_dense = BertDense(hidden_size, kernel_initializer=init, dtype=dtype,
+                                      name="output")
         self.output_layer_norm = BertLayerNorm(
             epsilon=layer_norm_eps, dtype="float32", half_output=True,
             name="output_layer_norm")
-        self.dropout = BertDropout(dropout_rate)
+        self.dropout = BertDropout(dropout_rate, dtype=dtype)
 
     def build(self, input_shape):
         inner = tuple(input_shape[:-1]) + (self.intermediate_size,)
@@ -91,8 +94,15 @@ class BertTransformerBlock(keras.layers.Layer):
         x = self.output_layer_norm(x + self.dropout(ffn, training=training))
         return keras.ops.cast(x, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape, mask_shape=None):
-        return input_shape
+    def compute_output_shape(self, x_shape, mask_bias_shape=None):
+        # Argument names match call()'s, as Keras requires to infer shapes of symbolic calls.
+        return tuple(x_shape)
+
+    def compute_output_spec(self, x, mask_bias, training=False, first_token_only=False):
+        shape = tuple(x.shape)
+        if first_token_only:
+            shape = shape[:1] + (1,) + shape[2:]
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -80,17 +80,24 @@ def _wordpiece_tokenizer(tokens):
     )
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertPreprocessor(keras.layers.Layer):
     """Strings -> BERT encoder inputs, in-graph, identical to the original Python tokenizer.
 
     Args:
-        vocab_file: path to the WordPiece `vocab.txt`.
+        vocab_file: path to the WordPiece `vocab.txt`. The config keeps the path, not the
+            vocabulary: a saved preprocessor reloads where that file exists.
         do_lower_case: True for uncased models, False for cased; None infers it from the vocab
             folder name as `FullTokenizer` does.
         seq_length: length of the packed outputs of `__call__` (default 128).
 
     Call on a string tensor [batch] (one segment) or a list of one or two of them; returns
     int32 [batch, seq_length] tensors `input_word_ids`, `input_mask`, `input_type_ids`.
+
+    Example (a `tf.data` pipeline of encoder inputs and labels for `keras.Model.fit`):
+    >>> pre = BertPreprocessor(vocab_file, seq_length=64)  # doctest: +SKIP
+    >>> ds = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(32)  # doctest: +SKIP
+    >>> ds = ds.map(lambda s, y: (pre(s), y))  # doctest: +SKIP
     """
 
     def __init__(self, vocab_file, do_lower_case=None, seq_length=128, **kwargs):
