@@ -16,7 +16,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from bert_tf import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -40,12 +42,12 @@ flags.DEFINE_float("short_seq_prob", 0.1, "Probability of creating sequences whi
                    "than the maximum length.")
 
 # bert_tf additions.
-flags.DEFINE_integer("documents_per_shard", 10000,
+flags.DEFINE_integer("documents_per_shard", 10000, lower_bound=1, help=
                      "Documents processed together: random next sentences come from the same "
                      "shard and memory holds a few shards. A corpus of at most this many "
                      "documents gives the original's output exactly.")
-flags.DEFINE_integer("num_workers", 2, "Processes generating shards in parallel (output does "
-                     "not depend on it).")
+flags.DEFINE_integer("num_workers", 2, lower_bound=1,
+                     help="Processes generating shards in parallel (output does not depend on it).")
 
 
 def _progress(stats):
@@ -67,13 +69,16 @@ def main(argv):
             max_predictions_per_seq=FLAGS.max_predictions_per_seq,
             masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
             dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask)
-        params.validate()  # before globbing: a bad flag is reported first
+        try:
+            params.validate()  # before globbing: a bad flag is reported first
+        except PretrainingDataError as e:
+            cli.fail(str(e), cli.USAGE)
         stats = create_pretraining_data(
             resolve_input_files(FLAGS.input_file), FLAGS.output_file.split(","),
             FLAGS.vocab_file, FLAGS.do_lower_case, params, FLAGS.random_seed,
             FLAGS.documents_per_shard, FLAGS.num_workers, progress=_progress)
     except (PretrainingDataError, VocabError, TextDecodeError, OSError) as e:
-        sys.exit(f"error: {e}")
+        cli.fail(str(e), cli.DATA)
     print(f"create_pretraining_data: wrote {FLAGS.output_file}: {stats.summary()} "
           f"in {time.time() - start:.1f} s", flush=True)
 
@@ -82,4 +87,4 @@ if __name__ == "__main__":
     flags.mark_flag_as_required("input_file")
     flags.mark_flag_as_required("output_file")
     flags.mark_flag_as_required("vocab_file")
-    app.run(main)
+    cli.run_absl(main)

@@ -9,12 +9,12 @@ on TF 2 / Keras 3 and any tf.distribute strategy.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from bert_tf import cli  # noqa: E402
 from bert_tf.training import flags as common_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -65,13 +65,9 @@ flags.DEFINE_bool("use_tfds", False, "Read the GLUE task through tensorflow-data
 def main(argv):
     del argv
     # Imported after flag parsing so --help is fast.
-    from bert_tf.errors import USER_ERRORS
     from bert_tf.training.fine_tune import run_classifier
-    try:
-        run_classifier(FLAGS)
-    except USER_ERRORS as e:
-        sys.exit(f"error: {e}")
+    cli.run_or_exit(run_classifier, FLAGS)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_absl(main)

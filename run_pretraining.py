@@ -14,12 +14,12 @@ incl. cls/*) for run_classifier's --init_checkpoint or `python -m bert_tf.fill_m
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from bert_tf import cli  # noqa: E402
 from bert_tf.training import flags as common_flags  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -62,13 +62,9 @@ flags.DEFINE_bool("no_nsp", False, "Train on the masked-LM loss only (next-sente
 def main(argv):
     del argv
     # Imported after flag parsing so --help is fast.
-    from bert_tf.errors import USER_ERRORS
     from bert_tf.training.pretrain import run_pretraining
-    try:
-        run_pretraining(FLAGS)
-    except USER_ERRORS as e:
-        sys.exit(f"error: {e}")
+    cli.run_or_exit(run_pretraining, FLAGS)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_absl(main)

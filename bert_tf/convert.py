@@ -8,9 +8,10 @@ tanh form), so the activation never changes silently.
 """
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
+
+from bert_tf import cli
 
 from bert_tf.checkpoints import (VOCAB_NAME, CheckpointError, load_pretrained, read_hf_config,
                                  read_hf_weights, save_google_folder)
@@ -35,13 +36,13 @@ def convert_hf_to_google(input_dir: str, output_dir: str) -> str:
 def main(argv):
     del argv
     if not FLAGS.input or not FLAGS.output:
-        sys.exit("error: --input and --output are required")
+        cli.fail("--input and --output are required")
     try:
         prefix = convert_hf_to_google(FLAGS.input, FLAGS.output)
-    except (CheckpointError, ConfigError) as e:
-        sys.exit(f"error: {e}")
+    except (CheckpointError, ConfigError, OSError) as e:
+        cli.fail(str(e), cli.DATA)
     print(f"wrote {prefix}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_absl(main)

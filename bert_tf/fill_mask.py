@@ -25,7 +25,9 @@ from typing import List, Optional, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from bert_tf import cli  # noqa: E402
 
 MASK = "[MASK]"
 _MASK_RE = re.compile(re.escape(MASK))
@@ -140,7 +142,7 @@ FLAGS = flags.FLAGS
 def _define_flags():
     flags.DEFINE_string("model", None, "Google folder / bert_model.ckpt prefix or HF folder.")
     flags.DEFINE_string("text", None, "Text with one or more [MASK] to fill.")
-    flags.DEFINE_integer("top_k", 5, "Tokens printed per [MASK].")
+    flags.DEFINE_integer("top_k", 5, "Tokens printed per [MASK].", lower_bound=1)
     flags.DEFINE_string("text_a", None, "Next-sentence mode: the first sentence.")
     flags.DEFINE_string("text_b", None, "Next-sentence mode: the candidate next sentence.")
     flags.DEFINE_bool("do_lower_case", None, "Lower-case the text (default: inferred from the "
@@ -150,14 +152,12 @@ def _define_flags():
 def main(argv):
     del argv
     if not FLAGS.model:
-        sys.exit("error: --model is required")
+        cli.fail("--model is required")
     pair = FLAGS.text_a is not None or FLAGS.text_b is not None
     if not FLAGS.text and not pair:
-        sys.exit("error: give --text (with [MASK]) or --text_a and --text_b")
+        cli.fail("give --text (with [MASK]) or --text_a and --text_b")
     if pair and (FLAGS.text_a is None or FLAGS.text_b is None):
-        sys.exit("error: next-sentence mode needs both --text_a and --text_b")
-    if FLAGS.top_k < 1:
-        sys.exit(f"error: --top_k={FLAGS.top_k}: must be positive")
+        cli.fail("next-sentence mode needs both --text_a and --text_b")
     from bert_tf.errors import USER_ERRORS
     try:
         predictor = Predictor.load(FLAGS.model, FLAGS.do_lower_case)
@@ -171,9 +171,9 @@ def main(argv):
         if pair:
             print(f"P(is next) = {predictor.next_sentence(FLAGS.text_a, FLAGS.text_b):.4f}")
     except (FillMaskError, *USER_ERRORS) as e:
-        sys.exit(f"error: {e}")
+        cli.fail(str(e), cli.USAGE if isinstance(e, FillMaskError) else cli.exit_status(e))
 
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    cli.run_absl(main)

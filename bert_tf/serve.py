@@ -26,6 +26,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from bert_tf import cli
+
 MAX_BODY_BYTES = 1 << 20
 MAX_INSTANCES = 256
 MAX_CONNECTIONS = 32
@@ -216,50 +218,33 @@ def make_server(model_path, host="127.0.0.1", port=8080, max_body_bytes=MAX_BODY
     return server
 
 
-def _bounded(kind, low, high=None):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not (value >= low and (high is None or value <= high)):  # also rejects NaN
-            bounds = f"{low}..{high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"{text} is not in {bounds}")
-        return value
-    return parse
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"error: {message}\n")
-
-
 def main(argv=None):
-    parser = _OneLineParser(prog="python -m bert_tf.serve", description=__doc__,
+    parser = cli.ArgumentParser(prog="python -m bert_tf.serve", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the exported classifier/ SavedModel")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
-    parser.add_argument("--port", type=_bounded(int, 0, 65535), default=8080,
+    parser.add_argument("--port", type=cli.bounded(int, 0, 65535), default=8080,
                         help="0 picks a free port")
-    parser.add_argument("--max_body_bytes", type=_bounded(int, 1), default=MAX_BODY_BYTES)
-    parser.add_argument("--max_connections", type=_bounded(int, 1), default=MAX_CONNECTIONS,
+    parser.add_argument("--max_body_bytes", type=cli.bounded(int, 1), default=MAX_BODY_BYTES)
+    parser.add_argument("--max_connections", type=cli.bounded(int, 1), default=MAX_CONNECTIONS,
                         help="connections handled at once; more get 503")
-    parser.add_argument("--read_timeout", type=_bounded(float, 0.001), default=READ_TIMEOUT_S,
+    parser.add_argument("--read_timeout", type=cli.bounded(float, 0.001), default=READ_TIMEOUT_S,
                         help="seconds a client may pause while sending its request")
     args = parser.parse_args(argv)
     try:
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
-        parser.error(f"--host: {args.host!r} does not resolve ({e})")
+        cli.fail(f"--host: {args.host!r} does not resolve ({e})")
     try:
         server = make_server(args.model, args.host, args.port, args.max_body_bytes,
                              args.max_connections, args.read_timeout)
     except AddressError as e:
-        parser.error(str(e))
+        cli.fail(str(e))
     except (OSError, ValueError) as e:
-        sys.exit(f"error: --model: {e}")
+        cli.fail(f"--model: {e}", cli.DATA)
     except KeyError as e:
-        sys.exit(f"error: --model: {args.model}: no {e} in its classifier_info.json or signatures")
+        cli.fail(f"--model: {args.model}: no {e} in its classifier_info.json or signatures",
+                 cli.DATA)
     host, port = server.server_address[:2]
     print(f"serving {args.model} on http://{host}:{port}/predict", flush=True)
     try:

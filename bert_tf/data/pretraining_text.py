@@ -18,12 +18,12 @@ Example:
     ['I took 5 mg. daily!', 'It helped, e.g. with sleep.', 'Dr. Li agreed.']
 """
 
-import argparse
 import os
 import re
 import sys
 from typing import Iterable, List
 
+from bert_tf import cli
 from bert_tf.data.processors import DataFormatError
 
 # Lower-cased words that end with a period without ending the sentence.
@@ -99,7 +99,7 @@ def drugreview_corpus(output_path: str, splits=("train",), zip_path: str = None)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m bert_tf.data.pretraining_text",
         description="Write the drug reviews as a pretraining corpus: one sentence per line, "
                     "a blank line between reviews.")
@@ -113,8 +113,7 @@ def main(argv=None) -> int:
     try:
         count = drugreview_corpus(args.output, splits)
     except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, DataFormatError) else 1
+        cli.fail(str(error), cli.USAGE if isinstance(error, DataFormatError) else cli.DATA)
     print(f"wrote {args.output}: {count} reviews ({'+'.join(splits)}), one sentence per line")
     return 0
 

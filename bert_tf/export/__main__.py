@@ -8,15 +8,17 @@ examples (e.g. --task_name=tsv --data_dir=data/drugreview for the demo).
 import argparse
 import sys
 
+from bert_tf import cli
+
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m bert_tf.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m bert_tf.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model folder or run output_dir")
     parser.add_argument("--output", required=True, help="export folder")
     parser.add_argument("--tflite", action="store_true",
                         help="also write classifier.tflite and classifier_int8.tflite")
-    parser.add_argument("--seq_length", type=int, default=None,
+    parser.add_argument("--seq_length", type=cli.bounded(int, 3), default=None,
                         help="preprocessor's packed length (default: the classifier's)")
     case = parser.add_mutually_exclusive_group()
     case.add_argument("--do_lower_case", dest="do_lower_case", action="store_true", default=None)
@@ -30,7 +32,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if bool(args.task_name) != bool(args.data_dir):
-        sys.exit("error: --task_name and --data_dir go together")
+        cli.fail("--task_name and --data_dir go together")
     from bert_tf.errors import USER_ERRORS
     from bert_tf.export.api import ExportError, export_model
     try:
@@ -41,7 +43,7 @@ def main(argv=None):
         export_model(args.model, args.output, tflite=args.tflite, do_lower_case=args.do_lower_case,
                      seq_length=args.seq_length, eval_examples=examples)
     except (ExportError, *USER_ERRORS) as e:
-        sys.exit(f"error: {e}")
+        cli.fail(str(e), cli.exit_status(e))
 
 
 if __name__ == "__main__":

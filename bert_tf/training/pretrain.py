@@ -36,6 +36,7 @@ from bert_tf.data.pretraining_masking import special_ids_from_vocab
 from bert_tf.export import export_model
 from bert_tf.modeling.pretrainer import BertPretrainer
 from bert_tf.training.fine_tune import vars_of
+from bert_tf.training.flag_checks import check_pretraining_params
 from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.results import write_eval_results
@@ -180,12 +181,7 @@ def _check_flags(p):
         raise UsageError("--output_dir is required")
     if not p.input_file:
         raise UsageError("--input_file is required")
-    for name in ("max_seq_length", "max_predictions_per_seq", "train_batch_size",
-                 "eval_batch_size", "num_train_steps"):
-        if getattr(p, name) < 1:
-            raise UsageError(f"--{name}={getattr(p, name)}: must be positive")
-    if p.num_warmup_steps < 0:
-        raise UsageError(f"--num_warmup_steps={p.num_warmup_steps}: must be >= 0")
+    check_pretraining_params(p)
 
 
 def _initialise(trainer, p, log):

@@ -1,0 +1,87 @@
+"""How every entry point ends on bad input: one `error: ...` line on stderr and an exit status.
+
+Exit status 2 (`USAGE`): the command line cannot run as given: an unknown or malformed flag, a
+value out of range, a missing required flag, flags that do not go together. Exit status 1
+(`DATA`): the command line is fine but a file it names is not (a short TSV row, an unknown
+label, a broken checkpoint, invalid UTF-8), or training itself failed (a NaN loss). No traceback
+either way; bugs keep theirs.
+
+Example (an absl script):
+    def main(argv):
+        from bert_tf.training.fine_tune import run_classifier
+        cli.run_or_exit(run_classifier, FLAGS)
+
+    if __name__ == "__main__":
+        cli.run_absl(main)
+"""
+
+import argparse
+import sys
+
+USAGE = 2
+DATA = 1
+
+
+def fail(message: str, status: int = USAGE):
+    """Prints `error: message` and exits with `status`."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(status)
+
+
+def exit_status(error: BaseException) -> int:
+    """USAGE for errors about flags, DATA for errors about files and runs."""
+    from bert_tf.training.model_files import UsageError
+    from bert_tf.training.strategies import StrategyError
+
+    return USAGE if isinstance(error, (UsageError, StrategyError)) else DATA
+
+
+def run_or_exit(function, *args, **kwargs):
+    """Calls `function`; a user error (bert_tf.errors.USER_ERRORS) becomes one line and an exit."""
+    from bert_tf.errors import USER_ERRORS
+
+    try:
+        return function(*args, **kwargs)
+    except USER_ERRORS as error:
+        fail(str(error), exit_status(error))
+
+
+def parse_absl_flags(argv):
+    """absl's flag parsing with its errors as one line and exit status 2 (app.run's
+    `flags_parser`; absl's own prints a FATAL banner and a hint and exits 1)."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(str(error))
+
+
+def run_absl(main):
+    """`absl.app.run(main)` with one-line flag errors."""
+    from absl import app
+
+    app.run(main, flags_parser=parse_absl_flags)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one `error:` line and exit status 2."""
+
+    def error(self, message):
+        fail(message)
+
+
+def bounded(kind, low, high=None):
+    """An argparse `type=` that accepts `kind` values in [low, high] (NaN never)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not (value >= low and (high is None or value <= high)):
+            bounds = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text} is not {bounds}")
+        return value
+    return parse
