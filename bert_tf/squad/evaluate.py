@@ -38,6 +38,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional
 
+from bert_tf import cli
 from bert_tf.data.processors import DataFormatError
 
 _PUNCTUATION = frozenset(string.punctuation)
@@ -218,7 +219,7 @@ def metric_version(dataset: list, file_version: str, na_prob_file: Optional[str]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m bert_tf.squad.evaluate",
         description="Official SQuAD v1.1 / v2.0 evaluation: exact match and F1 of a "
                     "predictions.json against a SQuAD data file.")
@@ -290,15 +291,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         results = run(args)
     except DataFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        cli.fail(str(e), cli.DATA)
     if args.out_file:
         try:
             _write_atomic(args.out_file, json.dumps(results))
         except OSError as e:
-            print(f"error: {args.out_file}: cannot write the scores ({e.strerror or e})",
-                  file=sys.stderr)
-            return 1
+            cli.fail(f"{args.out_file}: cannot write the scores ({e.strerror or e})", cli.DATA)
     elif "exact_match" in results:
         print(json.dumps(results))
     else:

@@ -143,6 +143,12 @@ def write(path, value):
     return str(path)
 
 
+def _exit_status(function, argv):
+    with pytest.raises(SystemExit) as stopped:
+        function(argv)
+    return stopped.value.code
+
+
 def test_command_v1_prints_the_official_line(tmp_path, capsys):
     data = write(tmp_path / "dev.json", squad_json([("c", [golds("q1", "a cat"),
                                                           golds("q2", "dog")])]))
@@ -175,7 +181,7 @@ def test_command_v2_with_null_odds(tmp_path, capsys):
 def test_command_bad_files_give_one_error_line(tmp_path, capsys, setup, match):
     data = write(tmp_path / "dev.json", {"version": "v2.0", "data": V2_DATA})
     preds = write(tmp_path / "predictions.json", V2_PREDICTIONS)
-    assert main(list(setup(tmp_path, data, preds))) == 1
+    assert _exit_status(main, list(setup(tmp_path, data, preds))) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert re.search(match, err)
@@ -186,17 +192,18 @@ def test_command_bad_json_and_missing_odds(tmp_path, capsys):
     preds = write(tmp_path / "predictions.json", V2_PREDICTIONS)
     broken = tmp_path / "broken.json"
     broken.write_text('{"a1": "Paris",\n', encoding="utf-8")
-    assert main([data, str(broken)]) == 1
+    assert _exit_status(main, [data, str(broken)]) == 1
     assert "broken.json, line 2: the predictions is not valid JSON" in capsys.readouterr().err
     odds = write(tmp_path / "odds.json", {"a1": 0.5})
-    assert main([data, preds, "--na_prob_file", odds]) == 1
+    assert _exit_status(main, [data, preds, "--na_prob_file", odds]) == 1
     assert "odds.json: no null odds for question 'a2'" in capsys.readouterr().err
 
 
 def test_module_entry_point_usage_and_out_file(tmp_path):
     command = [sys.executable, "-m", "bert_tf.squad.evaluate"]
     usage = subprocess.run(command, capture_output=True, text=True)
-    assert usage.returncode == 2 and "usage:" in usage.stderr
+    assert usage.returncode == 2 and usage.stderr.startswith("error: ")
+    assert usage.stderr.count("\n") == 1 and "data_file" in usage.stderr
     data = write(tmp_path / "dev.json", {"version": "v2.0", "data": V2_DATA})
     preds = write(tmp_path / "predictions.json", V2_PREDICTIONS)
     out = tmp_path / "scores.json"
