@@ -9,13 +9,12 @@ rerun with unchanged inputs and flags reuses it instead of tokenizing again.
 import hashlib
 import json
 import os
-import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.modeling import write_text_atomic
+from bert_tf.atomic_files import atomic_path, write_text_atomic
 from bert_tf.tokenization.examples import InputExample, InputFeatures
 from bert_tf.tokenization.packing import convert_single_example
 
@@ -65,20 +64,18 @@ def write_tfrecord(path: str, features: Sequence[InputFeatures], is_regression: 
         seq = max_seq_length or len(rows[0].input_ids)
         while len(rows) % pad_to_multiple_of:
             rows.append(padding_features(seq))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".tf_record")
-    os.close(fd)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for row in rows:
-                writer.write(serialize_features(row, is_regression))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the original's records were world-readable.
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return len(rows)
+    return write_records(path, (serialize_features(row, is_regression) for row in rows))
+
+
+def write_records(path: str, records: Iterable[bytes]) -> int:
+    """Writes serialized records to a TFRecord file atomically; returns how many."""
+    count = 0
+    with atomic_path(path) as temp:
+        with tf.io.TFRecordWriter(temp) as writer:
+            for record in records:
+                writer.write(record)
+                count += 1
+    return count
 
 
 def fingerprint(**parts) -> str:
@@ -96,26 +93,36 @@ def file_digest(path: Optional[str]) -> Optional[str]:
     return digest.hexdigest()
 
 
-def cached_tfrecord(path: str, key: str, build) -> Dict:
-    """Returns the metadata of `path`, rebuilding it with `build()` unless its fingerprint is `key`.
+def cached_records(path: str, key: str, write: Callable[[str], tuple]) -> Dict:
+    """The metadata of the records file `path`, rewritten by `write(path)` unless its
+    fingerprint file holds `key` (make it with `fingerprint`).
 
-    `build()` returns (features, is_regression, pad_to_multiple_of, max_seq_length, extra_meta).
-    The fingerprint file is written after the records, so a crash in between forces a rebuild.
+    `write(path)` writes the file and returns (rows written, real rows, extra metadata). The
+    metadata has `key`, `num_rows`, `num_real`, `reused` and the extras. The fingerprint file is
+    written after the records, so a crash in between forces a rebuild.
     """
     meta_path = path + ".fingerprint"
     if os.path.exists(path) and os.path.exists(meta_path):
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
         if meta.get("key") == key:
-            meta["reused"] = True
-            return meta
+            return dict(meta, reused=True)
     if os.path.exists(meta_path):
         os.remove(meta_path)
-    features, is_regression, pad, seq, extra = build()
-    rows = write_tfrecord(path, features, is_regression, pad, seq)
-    meta = dict(extra, key=key, num_rows=rows, num_real=len(features), reused=False)
+    rows, real, extra = write(path)
+    meta = dict(extra, key=key, num_rows=rows, num_real=real, reused=False)
     write_text_atomic(meta_path, json.dumps(meta, indent=1))
     return meta
+
+
+def cached_tfrecord(path: str, key: str, build) -> Dict:
+    """`cached_records` for classifier features: `build()` returns (features, is_regression,
+    pad_to_multiple_of, max_seq_length, extra_meta)."""
+    def write(target):
+        features, is_regression, pad, seq, extra = build()
+        return write_tfrecord(target, features, is_regression, pad, seq), len(features), extra
+
+    return cached_records(path, key, write)
 
 
 def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,

@@ -39,6 +39,7 @@ import random
 import tempfile
 from typing import Callable, Iterator, List, Optional, Sequence
 
+from bert_tf.atomic_files import file_mode
 from bert_tf.data.pretraining_instances import (PretrainingDataError, PretrainingParams,
                                                 create_training_instances)
 from bert_tf.data.pretraining_records import serialize_instance
@@ -239,7 +240,7 @@ class AtomicRecordWriters:
             if "://" in path:
                 self._gfile.rename(tmp, path, overwrite=True)
             else:
-                os.chmod(tmp, 0o644)  # mkstemp makes 0600; the records are meant to be shared
+                os.chmod(tmp, file_mode())  # mkstemp makes 0600; the umask decides
                 os.replace(tmp, path)
         self._temps = []
 

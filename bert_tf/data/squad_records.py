@@ -15,16 +15,13 @@ dataset = squad_dataset("out/train.tf_record", 384, 32, is_training=True)
 ```
 """
 
-import json
-import os
-import tempfile
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from bert_tf.data.squad_features import SquadFeatures
-from bert_tf.modeling import write_text_atomic
+from bert_tf.data.features import cached_records, write_records
 
 PADDING_UNIQUE_ID = 0
 
@@ -72,20 +69,7 @@ def write_squad_tfrecord(path: str, features: Sequence[SquadFeatures], is_traini
     rows = list(features)
     if pad_to_multiple_of > 1 and rows:
         rows += [_padding_row(len(rows[0].input_ids))] * (-len(rows) % pad_to_multiple_of)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".tf_record")
-    os.close(fd)
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for row in rows:
-                writer.write(serialize_squad_features(row, is_training))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are meant to be shared.
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return len(rows)
+    return write_records(path, (serialize_squad_features(row, is_training) for row in rows))
 
 
 def cached_squad_tfrecord(path: str, key: str, build: Callable) -> Dict:
@@ -96,19 +80,11 @@ def cached_squad_tfrecord(path: str, key: str, build: Callable) -> Dict:
     `reused`) plus `extra_meta`; the fingerprint is written last, so a crash in between
     forces a rebuild. Make `key` with `bert_tf.data.features.fingerprint`.
     """
-    meta_path = path + ".fingerprint"
-    if os.path.exists(path) and os.path.exists(meta_path):
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-        if meta.get("key") == key:
-            return dict(meta, reused=True)
-    if os.path.exists(meta_path):
-        os.remove(meta_path)
-    features, is_training, pad, extra = build()
-    rows = write_squad_tfrecord(path, features, is_training, pad)
-    meta = dict(extra, key=key, num_rows=rows, num_real=len(features), reused=False)
-    write_text_atomic(meta_path, json.dumps(meta, indent=1))
-    return meta
+    def write(target):
+        features, is_training, pad, extra = build()
+        return write_squad_tfrecord(target, features, is_training, pad), len(features), extra
+
+    return cached_records(path, key, write)
 
 
 def read_squad_tfrecord(path: str, max_seq_length: int, is_training: bool) -> Dict[str, np.ndarray]:

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from bert_tf.checkpoints import load_weights_into
 from bert_tf.features.inputs import batches, parse_layers, read_examples
-from bert_tf.features.outputs import NpyRowWriter, atomic_output, feature_line
+from bert_tf.atomic_files import atomic_output
+from bert_tf.features.outputs import NpyRowWriter, feature_line
 from bert_tf.modeling import BertEncoder
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 from bert_tf.training.model_files import UsageError, resolve_model_files

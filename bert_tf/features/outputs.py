@@ -5,44 +5,15 @@
   over the real tokens, each value `round(float(x), 6)` as the original wrote it.
 * `.npy`: one float32 row per input line, shape [num_lines, hidden_size] (`--pooling`).
 
-A BERT-base JSON file runs to megabytes a line, so rows are written as they come, into a hidden
-temporary file beside the target that `os.replace` moves into place only once everything was
-written and synced; on any error it is removed, and an older output file stays as it was.
-Local paths only (os.replace does not rename across file systems such as gs://).
+A BERT-base JSON file runs to megabytes a line, so rows are written as they come, through
+`bert_tf.atomic_files.atomic_output`: the file appears only once everything was written; on any
+error the temporary file is removed, and an older output file stays as it was.
 """
 
-import contextlib
 import json
-import os
-import secrets
 
 import numpy as np
 
-
-@contextlib.contextmanager
-def atomic_output(path: str, binary: bool = False):
-    """Yields a handle (text or binary) whose content replaces `path` only if the block ends
-    without an exception. The folder is created when missing."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # 0o666 leaves the permissions to the umask, as a plain open() would.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        if binary:
-            handle = os.fdopen(fd, "wb")
-        else:
-            handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp)
-        raise
 
 
 def feature_line(index: int, tokens, layers, values) -> str:

@@ -3,9 +3,9 @@
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any, Dict
 
+from bert_tf.atomic_files import write_text_atomic
 from bert_tf.modeling.activations import ACTIVATIONS
 
 
@@ -126,19 +126,3 @@ class BertConfig:
     def to_json_file(self, path: str) -> None:
         """Writes atomically: a crash never leaves a truncated config behind."""
         write_text_atomic(path, self.to_json_string())
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temp file in the same folder and os.replace."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared.
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

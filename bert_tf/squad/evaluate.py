@@ -31,14 +31,13 @@ usage error, 1 for a missing or malformed file, with one `error:` line.
 import argparse
 import collections
 import json
-import os
 import re
 import string
 import sys
-import tempfile
 from typing import Dict, List, Optional
 
 from bert_tf import cli
+from bert_tf.atomic_files import write_text_atomic
 from bert_tf.data.processors import DataFormatError
 
 _PUNCTUATION = frozenset(string.punctuation)
@@ -272,20 +271,6 @@ def run(args) -> Dict:
         raise DataFormatError(f"{args.data_file}: {e}") from None
 
 
-def _write_atomic(path: str, text: str) -> None:
-    # bert_tf.modeling.write_text_atomic would import TensorFlow (seconds) to write one line.
-    fd, temp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -294,7 +279,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cli.fail(str(e), cli.DATA)
     if args.out_file:
         try:
-            _write_atomic(args.out_file, json.dumps(results))
+            write_text_atomic(args.out_file, json.dumps(results))
         except OSError as e:
             cli.fail(f"{args.out_file}: cannot write the scores ({e.strerror or e})", cli.DATA)
     elif "exact_match" in results:
