@@ -25,6 +25,11 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); the message says what to change."""
 
 
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 @dataclasses.dataclass
 class LoopConfig:
     """How the loop runs.
@@ -110,12 +115,32 @@ class Trainer:
     def global_step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
-    def restore(self) -> Optional[str]:
-        """Restores the newest checkpoint in output_dir, if any; returns its path."""
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return latest
+    def restore(self, log: Callable = print) -> Optional[str]:
+        """Restores the newest readable checkpoint in output_dir, if any; returns its path.
+
+        A checkpoint whose files cannot be read (truncated, corrupted, half-deleted) is skipped
+        with a warning, and the one before it is used. A readable checkpoint that does not fit
+        this model (written by another model size or task) is a `TrainingError`: resuming from
+        it, or silently starting over beside it, would both be wrong.
+        """
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, IndexError) as error:  # a missing, truncated or bad file
+                log(f"warning: {path} cannot be read ({_first_line(error)}); trying the "
+                    "checkpoint before it")
+                continue
+            except (ValueError, AssertionError) as error:
+                reason = _first_line(error)
+                raise TrainingError(
+                    f"{path}: this checkpoint does not fit the model being trained ({reason}); "
+                    f"it was written by another model or task: use another --output_dir, or "
+                    f"remove the model.ckpt-* files there to start over") from None
+            return path
+        if self.manager.checkpoints:
+            raise TrainingError(f"{self.manager.directory}: none of its checkpoints can be read; "
+                                "remove the model.ckpt-* files there to start over")
+        return None
 
     def save(self) -> str:
         return self.manager.save(checkpoint_number=self.global_step)
