@@ -1,5 +1,8 @@
 """How every entry point ends on bad input: one `error: ...` line on stderr and an exit status.
 
+A training run stopped by SIGTERM saves a checkpoint, prints one `preempted: ...` line and
+exits 0 (bert_tf.training.preemption); the same command resumes it.
+
 Exit status 2 (`USAGE`): the command line cannot run as given: an unknown or malformed flag, a
 value out of range, a missing required flag, flags that do not go together. Exit status 1
 (`DATA`): the command line is fine but a file it names is not (a short TSV row, an unknown
@@ -41,11 +44,16 @@ def exit_status(error: BaseException) -> int:
 def run_or_exit(function, *args, **kwargs):
     """Calls `function`; a user error (bert_tf.errors.USER_ERRORS) becomes one line and an exit."""
     from bert_tf.errors import USER_ERRORS
+    from bert_tf.training.preemption import Preempted
 
     try:
         return function(*args, **kwargs)
     except USER_ERRORS as error:
         fail(str(error), exit_status(error))
+    except Preempted as stop:
+        # Not a failure: the checkpoint is saved and the same command resumes from it.
+        print(f"preempted: {stop}", flush=True)
+        raise SystemExit(0) from None
 
 
 def parse_absl_flags(argv):

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from bert_tf.modeling.portable import portable_ops
 from bert_tf.modeling.precast import cast_weights, precast_layers, precast_weights
+from bert_tf.training.preemption import Preempted, sigterm_watch
 
 
 class TrainingError(RuntimeError):
@@ -239,12 +240,18 @@ class Trainer:
         """Runs until `num_train_steps`, from wherever the restored checkpoint left off.
 
         `dataset_fn(input_context, skip_batches)` returns the per-pipeline micro-batch dataset.
-        Callbacks get the global step (and, for on_log, a dict of scalars).
+        Callbacks get the global step (and, for on_log, a dict of scalars). A SIGTERM saves a
+        checkpoint at the next step boundary and raises `Preempted` (bert_tf.training.preemption).
         """
+        if self.global_step >= self.config.num_train_steps:
+            return {}
+        with sigterm_watch() as watch:
+            return self._train(dataset_fn, on_log, on_checkpoint, on_eval, eval_every_steps,
+                               log, watch)
+
+    def _train(self, dataset_fn, on_log, on_checkpoint, on_eval, eval_every_steps, log, watch):
         c = self.config
         start = self.global_step
-        if start >= c.num_train_steps:
-            return {}
         iterator = self.input_iterator(dataset_fn, start * c.gradient_accumulation_steps)
         if self._train_loop is None:
             self._train_loop = self._build_train_loop()
@@ -281,6 +288,10 @@ class Trainer:
                 path = self.save()
                 if on_checkpoint:
                     on_checkpoint(step, path)
+            if watch.requested and step < c.num_train_steps:
+                path = self.save()
+                raise Preempted(f"SIGTERM at step {step} of {c.num_train_steps}: saved {path}; "
+                                "run the same command again to resume")
             if on_eval and eval_every_steps and step % eval_every_steps == 0 \
                     and step != c.num_train_steps:
                 on_eval(step)
