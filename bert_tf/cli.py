@@ -34,11 +34,13 @@ def fail(message: str, status: int = USAGE):
 
 def exit_status(error: BaseException) -> int:
     """USAGE for errors about flags, DATA for errors about files and runs."""
+    from bert_tf.data.conll import NerFlagError
     from bert_tf.data.squad_features import SquadFlagError
     from bert_tf.training.model_files import UsageError
     from bert_tf.training.strategies import StrategyError
 
-    return USAGE if isinstance(error, (UsageError, StrategyError, SquadFlagError)) else DATA
+    usage = (UsageError, StrategyError, SquadFlagError, NerFlagError)
+    return USAGE if isinstance(error, usage) else DATA
 
 
 def run_or_exit(function, *args, **kwargs):
