@@ -117,3 +117,13 @@ def make_google_folder(tmp_path):
         return folder, arrays
 
     return make
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """A local Cloud Storage for gs:// tests: fake-gcs-server behind a TLS proxy on 127.0.0.1
+    (support/gcs_emulator.py). TF code that uses it runs in a subprocess started with `.env`;
+    skips, saying why, where the fake-gcs-server wheel or openssl is missing."""
+    from support.gcs_emulator import emulator_session
+
+    yield from emulator_session(tmp_path_factory.mktemp("gcs_emulator"))
