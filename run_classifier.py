@@ -40,6 +40,7 @@ flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to 
 flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning rate warmup.")
 common_flags.define_tpu_flags()
 common_flags.define_runtime_flags()
+common_flags.define_glue_flags()
 
 # bert_tf additions for classification.
 flags.DEFINE_enum("pooling", "cls", ["cls", "mean"],

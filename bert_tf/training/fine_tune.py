@@ -1,4 +1,5 @@
-"""run_classifier's workflow: flags in, eval_results.txt / test_results.tsv out.
+"""run_classifier's workflow: flags in, eval_results.txt / test_results.tsv out (and, for GLUE
+tasks, the GLUE metrics and leaderboard files: see glue_outputs.py and docs/glue.md).
 
 `run_classifier(params)` takes any object with the flag attributes (absl FLAGS, or a
 `types.SimpleNamespace` in tests) so the entry script only parses flags.
@@ -17,11 +18,12 @@ from bert_tf.data.processors import get_processor
 from bert_tf.export import export_model
 from bert_tf.modeling import BertClassifier
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
+from bert_tf.training.glue_outputs import GluePlan, submission_values
 from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.metrics import (classification_metrics, confusion_matrix,
                                       regression_metrics, softmax)
 from bert_tf.training.optimization import create_optimizer
-from bert_tf.training.results import write_eval_results, write_test_results
+from bert_tf.training.results import write_eval_results, write_submission, write_test_results
 from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
 from bert_tf.training.summaries import SummaryLogger
 from bert_tf.training.trainer import LoopConfig, Trainer
@@ -106,24 +108,42 @@ def _loss_fn(is_regression, weights=None):
     return loss
 
 
-def _evaluate(trainer, path, p, label_list, is_regression, enable_xla):
+def _evaluate(trainer, path, p, label_list, is_regression, enable_xla, extra=(),
+              prefix="eval_"):
     ds = classifier_dataset(path, p.max_seq_length, p.eval_batch_size, is_training=False,
                             is_regression=is_regression,
                             bucket_by_length=getattr(p, "bucket_by_length", False))
     logits, labels, weights = trainer.predict(ds, enable_xla)
     if is_regression:
-        results = regression_metrics(logits[:, 0], labels, weights)
+        results = regression_metrics(logits[:, 0], labels, weights, prefix=prefix)
         cm = None
     else:
-        results = classification_metrics(logits, labels, weights, num_labels=len(label_list))
+        results = classification_metrics(logits, labels, weights, num_labels=len(label_list),
+                                         prefix=prefix, extra=extra)
         cm = confusion_matrix(np.argmax(logits, -1), labels, len(label_list), weights)
-    results["global_step"] = trainer.global_step
-    results["loss"] = results["eval_loss"]
+    if prefix == "eval_":
+        results["global_step"] = trainer.global_step
+        results["loss"] = results["eval_loss"]
     return results, cm
 
 
+def _predict(trainer, work_dir, name, examples, label_list, p, tokenizer, vocab, is_regression,
+             enable_xla):
+    """Test outputs in input order: [n, labels] probabilities, or [n, 1] regression scores."""
+    path, _ = _features(work_dir, name, examples, label_list, p, tokenizer, vocab,
+                        pad_to=p.predict_batch_size)
+    ds = classifier_dataset(path, p.max_seq_length, p.predict_batch_size, is_training=False,
+                            is_regression=is_regression,
+                            bucket_by_length=getattr(p, "bucket_by_length", False))
+    logits, _, weights = trainer.predict(ds, enable_xla)
+    real = logits[weights > 0]
+    if len(real) != len(examples):
+        raise RuntimeError(f"predicted {len(real)} rows for {len(examples)} examples")
+    return real[:, :1] if is_regression else softmax(real)
+
+
 def _primary_metric(results):
-    for key in ("eval_accuracy", "eval_pearson"):
+    for key in ("eval_mcc", "eval_accuracy", "eval_pearson"):
         if key in results:
             return results[key]
     return -results["eval_loss"]
@@ -148,6 +168,11 @@ def run_classifier(p) -> dict:
         raise UsageError(f"--do_lower_case: {e}") from None
     tokenizer = FullTokenizer(vocab, do_lower_case=p.do_lower_case)
     processor = _processor(p)
+    # GLUE: every file the run will read is checked now, not after an hour of training.
+    glue = GluePlan.for_run(p, processor)
+    if glue:
+        glue.check()
+    extra_metrics = getattr(processor, "extra_metrics", ())
     os.makedirs(p.output_dir, exist_ok=True)
     work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
     if not runtime.chief:
@@ -233,7 +258,8 @@ def run_classifier(p) -> dict:
         best = {"score": None}
 
         def on_eval(step):
-            results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression, runtime.enable_xla)
+            results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression,
+                                    runtime.enable_xla, extra_metrics)
             print(f"eval at step {step}: " + ", ".join(f"{k2}={v:.4f}" for k2, v in sorted(results.items())),
                   flush=True)
             if logger:
@@ -263,7 +289,13 @@ def run_classifier(p) -> dict:
 
     results = {}
     if p.do_eval:
-        results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression, runtime.enable_xla)
+        results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression,
+                                runtime.enable_xla, extra_metrics)
+        for prefix, other, name in glue.eval_sets if glue else ():
+            path, _ = _features(work_dir, name, other.get_dev_examples(p.data_dir), label_list,
+                                p, tokenizer, vocab, pad_to=p.eval_batch_size)
+            results.update(_evaluate(trainer, path, p, label_list, is_regression,
+                                     runtime.enable_xla, extra_metrics, prefix)[0])
         print("***** Eval results *****", flush=True)
         for key in sorted(results):
             print(f"  {key} = {results[key]}", flush=True)
@@ -274,20 +306,22 @@ def run_classifier(p) -> dict:
 
     if p.do_predict:
         predict_examples = processor.get_test_examples(p.data_dir)
-        predict_path, meta = _features(work_dir, "predict", predict_examples, label_list, p,
-                                       tokenizer, vocab, pad_to=p.predict_batch_size)
-        ds = classifier_dataset(predict_path, p.max_seq_length, p.predict_batch_size,
-                                is_training=False, is_regression=is_regression,
-                                bucket_by_length=getattr(p, "bucket_by_length", False))
-        logits, _, weights = trainer.predict(ds, runtime.enable_xla)
-        real = logits[weights > 0]
-        if len(real) != len(predict_examples):
-            raise RuntimeError(f"predicted {len(real)} rows for {len(predict_examples)} examples")
-        values = real[:, :1] if is_regression else softmax(real)
+        values = _predict(trainer, work_dir, "predict", predict_examples, label_list, p,
+                          tokenizer, vocab, is_regression, runtime.enable_xla)
         if runtime.chief:
             write_test_results(os.path.join(p.output_dir, "test_results.tsv"), values)
             print(f"wrote {os.path.join(p.output_dir, 'test_results.tsv')} ({len(values)} rows)",
                   flush=True)
+        for n, s in enumerate(glue.predict_sets if glue else ()):
+            if n:  # the main test set is predicted above
+                values = _predict(trainer, work_dir, s.name, s.processor.get_test_examples(
+                    p.data_dir), label_list, p, tokenizer, vocab, is_regression,
+                    runtime.enable_xla)
+            if runtime.chief:
+                path = os.path.join(p.output_dir, s.submission)
+                rows = write_submission(path, s.processor.test_index(p.data_dir),
+                                        submission_values(values, label_list, is_regression))
+                print(f"wrote {path} ({rows} rows)", flush=True)
     if logger:
         logger.close()
     runtime.cleanup()

@@ -44,3 +44,10 @@ def define_runtime_flags():
                         "run_classifier); see `python -m bert_tf.export`.")
     flags.DEFINE_bool("export_tflite", False, "With --export_dir (run_classifier): also write "
                       "classifier.tflite and classifier_int8.tflite.")
+
+
+def define_glue_flags():
+    """GLUE additions of run_classifier.py (docs/glue.md)."""
+    flags.DEFINE_string("diagnostic_file", None, "MNLI with --do_predict: GLUE's diagnostic.tsv, "
+                        "predicted into AX.tsv (default: diagnostic.tsv in --data_dir or in "
+                        "GLUE's diagnostic/ folder beside it, when present).")

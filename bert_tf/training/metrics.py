@@ -5,8 +5,8 @@ The original `run_classifier.py` reported `eval_accuracy` and `eval_loss` from
 so that the padding rows added to fill the last batch do not count. This
 module computes the same two numbers (in float64) plus the scores the GLUE
 tasks are usually quoted with: F1 of the positive class for binary tasks
-(MRPC, QQP), macro F1 for multi-class ones, and Pearson / Spearman
-correlation for regression (STS-B).
+(MRPC, QQP), macro F1 for multi-class ones, Matthews correlation (CoLA), and
+Pearson / Spearman correlation for regression (STS-B).
 
 Conventions:
   * `weights` is the `is_real_example` mask: every entry must be 0 or 1;
@@ -20,6 +20,9 @@ Conventions:
     average="macro", zero_division=0)`. (scikit-learn's default, without
     `labels=`, would skip classes absent from both `y` and `p`; averaging
     over all classes keeps the score comparable across evaluation sets.)
+  * Matthews correlation is 0 when it is undefined (all predictions, or all
+    labels, in one class), as `sklearn.metrics.matthews_corrcoef` returns;
+    Pearson / Spearman stay NaN for a constant side, as `scipy.stats` gives.
 
 Example:
 
@@ -139,7 +142,30 @@ def per_class_f1(cm):
     return np.where(denominator > 0, 2.0 * tp / safe, 0.0)
 
 
-def classification_metrics(logits, labels, weights=None, num_labels=None, prefix="eval_"):
+def matthews_corrcoef(cm):
+    """Matthews correlation coefficient from a `[true, pred]` confusion matrix (any k).
+
+    The multi-class form (Gorodkin 2004), which is the usual MCC for two classes:
+    `(c s - sum_k p_k t_k) / sqrt((s^2 - sum_k p_k^2) (s^2 - sum_k t_k^2))` with `c` the
+    correct count, `s` the total, `p_k` / `t_k` the predicted / true counts of class k.
+    0 when the denominator is 0 (one class predicted, or one class present), like
+    scikit-learn.
+
+    Example: `matthews_corrcoef([[2, 1], [0, 3]])` -> `0.707...`.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    s = cm.sum()
+    c = np.trace(cm)
+    t = cm.sum(axis=1)
+    p = cm.sum(axis=0)
+    denominator = np.sqrt((s * s - np.dot(p, p)) * (s * s - np.dot(t, t)))
+    if denominator == 0.0:
+        return 0.0
+    return float(np.clip((c * s - np.dot(p, t)) / denominator, -1.0, 1.0))
+
+
+def classification_metrics(logits, labels, weights=None, num_labels=None, prefix="eval_",
+                           extra=()):
     """Loss, accuracy and F1 of a classifier over the real evaluation examples.
 
     Args:
@@ -150,11 +176,13 @@ def classification_metrics(logits, labels, weights=None, num_labels=None, prefix
       num_labels: number of classes; defaults to `logits.shape[-1]` and must
         equal it when given.
       prefix: prepended to every key.
+      extra: further scores by name; "mcc" adds `eval_mcc` (Matthews
+        correlation, CoLA's GLUE metric).
 
     Returns:
       dict of Python floats: `eval_loss` (mean softmax cross-entropy),
       `eval_accuracy`, and `eval_f1` (F1 of class id 1) when there are 2
-      classes or `eval_macro_f1` when there are more.
+      classes or `eval_macro_f1` when there are more, plus the `extra` ones.
 
     Raises:
       ValueError: on shape mismatches, labels out of range, a non-0/1 mask,
@@ -193,11 +221,16 @@ def classification_metrics(logits, labels, weights=None, num_labels=None, prefix
         prefix + "loss": float(np.mean(per_example_loss)),
         prefix + "accuracy": float(np.mean(predictions == y)),
     }
-    f1 = per_class_f1(confusion_matrix(predictions, y, num_labels))
+    cm = confusion_matrix(predictions, y, num_labels)
+    f1 = per_class_f1(cm)
     if num_labels == 2:
         results[prefix + "f1"] = float(f1[1])
     else:
         results[prefix + "macro_f1"] = float(np.mean(f1))
+    for name in extra:
+        if name != "mcc":
+            raise ValueError("unknown extra metric %r (known: mcc)" % (name,))
+        results[prefix + "mcc"] = matthews_corrcoef(cm)
     return results
 
 

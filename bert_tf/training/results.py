@@ -1,4 +1,5 @@
-"""run_classifier's result files, `eval_results.txt` and `test_results.tsv`, written atomically.
+"""run_classifier's result files, `eval_results.txt`, `test_results.tsv` and the GLUE
+submission files (`MRPC.tsv`, ...), written atomically.
 
 The original script wrote, in `output_dir`:
   * `eval_results.txt`: one `key = value` line per Estimator result, keys
@@ -6,6 +7,10 @@ The original script wrote, in `output_dir`:
     were NumPy float32 / int64 scalars, so floats read like `0.8455882`;
   * `test_results.tsv`: one line per test example, its class probabilities
     tab-separated (float32 text), in input order, padding rows left out.
+
+For GLUE tasks bert_tf adds the leaderboard's own files (`write_submission`):
+a header line `index<TAB>prediction`, then one `<index>\t<prediction>` line per
+test row in the test file's order (the label name, or the STS-B score).
 
 These writers keep that text byte-for-byte and add one guarantee: a reader
 never sees a half-written file. Lines go to a hidden temporary file in the
@@ -180,6 +185,58 @@ def write_test_results(path, probabilities, num_examples=None):
         if num_examples is not None and written != num_examples:
             raise ValueError("expected %d predictions, got only %d" % (num_examples, written))
     return written
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically (a reader sees the old file or the whole new one)."""
+    with _atomic_text_file(path) as handle:
+        handle.write(text)
+
+
+SUBMISSION_HEADER = "index\tprediction"
+
+
+def write_submission(path, indices, predictions):
+    """Writes a GLUE submission file: `index\tprediction`, then one line per test row.
+
+    Args:
+      path: the file to (re)write, e.g. `out/MRPC.tsv`.
+      indices: the test file's `index` (or QQP `id`) values, in file order.
+      predictions: one per index: a label name (str) or a score (float, written as
+        float32 text).
+
+    Returns:
+      The number of rows written.
+
+    Raises:
+      ValueError: different lengths, or a value holding a tab or a newline; the target
+        is then left untouched.
+
+    Example: `write_submission(p, ["0", "1"], ["1", "0"])` writes
+    `"index\tprediction\n0\t1\n1\t0\n"`.
+    """
+    indices, predictions = list(indices), list(predictions)
+    if len(indices) != len(predictions):
+        raise ValueError("%d indices for %d predictions" % (len(indices), len(predictions)))
+    with _atomic_text_file(path) as handle:
+        handle.write(SUBMISSION_HEADER + "\n")
+        for index, value in zip(indices, predictions):
+            if isinstance(value, (float, np.floating)):
+                value = np.float32(value)
+            index, value = str(index), str(value)
+            if any(c in text for text in (index, value) for c in "\t\n\r"):
+                raise ValueError("submission row %r / %r holds a tab or a newline" % (index, value))
+            handle.write("%s\t%s\n" % (index, value))
+    return len(indices)
+
+
+def read_submission(path):
+    """A GLUE submission file as a list of `(index, prediction)` string pairs (header checked)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    if not lines or lines[0] != SUBMISSION_HEADER:
+        raise ValueError("%s: expected the header %r" % (path, SUBMISSION_HEADER))
+    return [tuple(line.split("\t", 1)) for line in lines[1:] if line]
 
 
 def read_test_results(path):
