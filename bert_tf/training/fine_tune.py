@@ -14,16 +14,19 @@ from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
 from bert_tf.checkpoints.classifier_info import ClassifierInfo
 from bert_tf.data.features import (cached_tfrecord, classifier_dataset, examples_to_features,
                                    file_digest, fingerprint)
-from bert_tf.data.processors import get_processor
+from bert_tf.data.processors import DataFormatError, get_processor
 from bert_tf.export import export_model
 from bert_tf.modeling import BertClassifier
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 from bert_tf.training.glue_outputs import GluePlan, submission_values
+from bert_tf.training.flag_checks import check_classifier_params, parse_label_list
 from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.metrics import (classification_metrics, confusion_matrix,
                                       regression_metrics, softmax)
 from bert_tf.training.optimization import create_optimizer
-from bert_tf.training.results import write_eval_results, write_submission, write_test_results
+from bert_tf.training.results import (EVAL_RESULTS_FILENAME, TEST_RESULTS_FILENAME,
+                                      remove_results, write_eval_results, write_submission,
+                                      write_test_results)
 from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
 from bert_tf.training.summaries import SummaryLogger
 from bert_tf.training.trainer import LoopConfig, Trainer
@@ -32,16 +35,57 @@ from bert_tf.training.trainer import LoopConfig, Trainer
 def _processor(p):
     custom = {}
     if p.task_name.lower() in ("tsv", "csv"):
-        labels = getattr(p, "label_list", None)
         custom = dict(text_a_column=_column(getattr(p, "text_a_column", None)),
                       text_b_column=_column(getattr(p, "text_b_column", None)),
                       label_column=_column(getattr(p, "label_column", None)),
-                      label_list=[x.strip() for x in labels.split(",")] if labels else None,
+                      label_list=parse_label_list(getattr(p, "label_list", None)),
                       has_header=getattr(p, "has_header", False))
     elif getattr(p, "use_tfds", False):
-        return get_processor(p.task_name if p.task_name.startswith("glue/")
-                             else "glue/" + p.task_name.lower().replace("-", ""))
-    return get_processor(p.task_name, **custom)
+        custom = None
+    try:
+        if custom is None:
+            return get_processor(p.task_name if p.task_name.startswith("glue/")
+                                 else "glue/" + p.task_name.lower().replace("-", ""))
+        return get_processor(p.task_name, **custom)
+    except DataFormatError:
+        raise
+    except ValueError as e:  # an unknown task or option: the flags' fault
+        raise UsageError(str(e)) from None
+
+
+def _check_labels(label_list, train_examples, data_dir):
+    """A classifier needs two classes, and training needs examples of more than one."""
+    if label_list is None:
+        return
+    if len(label_list) < 2:
+        raise DataFormatError(f"{data_dir}: only one label ({label_list[0]!r}); a classifier "
+                              "needs at least two (give them with --label_list)")
+    seen = {e.label for e in train_examples}
+    if len(seen) == 1:
+        raise DataFormatError(f"{data_dir}: every training example has label {seen.pop()!r}; "
+                              "there is nothing to learn")
+
+
+def _clear_previous_results(p, runtime, glue, restored):
+    """Removes the previous run's result files of the kinds this run writes, so none of them
+    sits beside the new ones looking current if this run stops half-way."""
+    if not runtime.chief:
+        return
+    stale = []
+    if p.do_eval:
+        stale.append(os.path.join(p.output_dir, EVAL_RESULTS_FILENAME))
+    if p.do_predict:
+        stale.append(os.path.join(p.output_dir, TEST_RESULTS_FILENAME))
+        stale += [os.path.join(p.output_dir, s.submission) for s in glue.predict_sets] if glue \
+            else []
+    removed = remove_results(stale)
+    best_dir = os.path.join(p.output_dir, "best")
+    if p.do_train and not restored and tf.io.gfile.exists(best_dir):
+        tf.io.gfile.rmtree(best_dir)  # an earlier run's best model, not this run's
+        removed.append(best_dir)
+    if removed:
+        print("Removed the previous run's " + ", ".join(os.path.basename(r) for r in removed),
+              flush=True)
 
 
 def _column(value):
@@ -51,7 +95,8 @@ def _column(value):
 
 
 def _features(work_dir, name, examples, label_list, p, tokenizer, vocab, pad_to):
-    key = fingerprint(name=name, task=p.task_name, data_dir=os.path.abspath(p.data_dir),
+    data_dir = p.data_dir if not p.data_dir or "://" in p.data_dir else os.path.abspath(p.data_dir)
+    key = fingerprint(name=name, task=p.task_name, data_dir=data_dir,
                       data=[(e.guid, e.text_a, e.text_b, e.label) for e in examples],
                       labels=label_list, seq=p.max_seq_length, lower=tokenizer.do_lower_case,
                       vocab=file_digest(vocab), pad_to=pad_to)
@@ -89,9 +134,9 @@ def class_weights(spec, examples, label_list):
         weights = np.array([float(w) for w in spec.split(",")], np.float64)
     except ValueError:
         weights = np.array([])
-    if len(weights) != k or (weights <= 0).any():
+    if len(weights) != k or not np.isfinite(weights).all() or (weights <= 0).any():
         raise UsageError(f"--class_weights={spec!r}: expected none, balanced, sqrt_balanced or "
-                         f"{k} positive comma-separated numbers (one per label)")
+                         f"{k} positive finite comma-separated numbers (one per label)")
     return weights
 
 
@@ -150,7 +195,13 @@ def _primary_metric(results):
 
 
 def run_classifier(p) -> dict:
-    """Runs training / evaluation / prediction as the flags say. Returns the eval results."""
+    """Runs training / evaluation / prediction as the flags say. Returns the eval results.
+
+    Every flag and every split the run will read is checked before anything is written, so
+    bad input fails in seconds with one UsageError / DataFormatError and leaves output_dir as
+    it was.
+    """
+    check_classifier_params(p)
     if not (p.do_train or p.do_eval or p.do_predict):
         raise UsageError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
     if not p.output_dir:
@@ -173,13 +224,13 @@ def run_classifier(p) -> dict:
     if glue:
         glue.check()
     extra_metrics = getattr(processor, "extra_metrics", ())
-    os.makedirs(p.output_dir, exist_ok=True)
-    work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
-    if not runtime.chief:
-        runtime.cleanups.append(lambda: remove_worker_dir(work_dir))
-
+    # Every split this run reads, read now: a bad row in test.tsv fails before training.
     train_examples = processor.get_train_examples(p.data_dir) if p.do_train else []
+    eval_examples = processor.get_dev_examples(p.data_dir) \
+        if p.do_eval or getattr(p, "eval_every_steps", 0) else None
+    predict_examples = processor.get_test_examples(p.data_dir) if p.do_predict else None
     label_list = None if processor.is_regression else processor.get_labels(p.data_dir)
+    _check_labels(label_list, train_examples, p.data_dir)
     num_labels = 1 if label_list is None else len(label_list)
     k = max(1, int(getattr(p, "gradient_accumulation_steps", 1) or 1))
     if p.train_batch_size % (k * strategy.num_replicas_in_sync):
@@ -195,8 +246,12 @@ def run_classifier(p) -> dict:
     head_dropout = getattr(p, "classifier_dropout", 0.1)
     if head_dropout is None:
         head_dropout = 0.1
-    if not 0.0 <= head_dropout < 1.0:
-        raise UsageError(f"--classifier_dropout={head_dropout}: expected a value in [0, 1)")
+    weights = None if is_regression or not p.do_train else class_weights(
+        getattr(p, "class_weights", "none"), train_examples, label_list)
+    tf.io.gfile.makedirs(p.output_dir)
+    work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
+    if not runtime.chief:
+        runtime.cleanups.append(lambda: remove_worker_dir(work_dir))
 
     loop = LoopConfig(
         train_batch_size=p.train_batch_size, num_train_steps=max(num_train_steps, 1),
@@ -212,8 +267,7 @@ def run_classifier(p) -> dict:
         build_optimizer=lambda: create_optimizer(
             getattr(p, "optimizer", "adamw_google"), p.learning_rate, max(num_train_steps, 1),
             num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
-        loss_fn=_loss_fn(is_regression, None if is_regression or not p.do_train else class_weights(
-            getattr(p, "class_weights", "none"), train_examples, label_list)),
+        loss_fn=_loss_fn(is_regression, weights),
         output_dir=p.output_dir, config=loop,
         checkpoint_dir=ckpt_dir)
     # Saved beside final_model/ (and best/) so that export and serving know what outputs mean.
@@ -227,6 +281,7 @@ def run_classifier(p) -> dict:
         logger.hparams({k2: v for k2, v in vars_of(p).items() if v is not None})
 
     restored = trainer.restore()
+    _clear_previous_results(p, runtime, glue, restored)
     if restored:
         print(f"Resuming from {restored} (global step {trainer.global_step})", flush=True)
     elif p.init_checkpoint:
@@ -235,9 +290,8 @@ def run_classifier(p) -> dict:
     elif p.do_train:
         print("No --init_checkpoint: training from random initialisation", flush=True)
 
-    eval_path, eval_examples = None, None
-    if p.do_eval or getattr(p, "eval_every_steps", 0):
-        eval_examples = processor.get_dev_examples(p.data_dir)
+    eval_path = None
+    if eval_examples is not None:
         eval_path, _ = _features(work_dir, "eval", eval_examples, label_list, p, tokenizer, vocab,
                                  pad_to=p.eval_batch_size)
 
@@ -265,6 +319,8 @@ def run_classifier(p) -> dict:
             if logger:
                 logger.eval_results(step, results, cm, label_list)
             score = _primary_metric(results)
+            if not np.isfinite(score):  # a NaN (e.g. constant predictions) never wins, nor blocks
+                score = -np.inf
             if runtime.chief and (best["score"] is None or score > best["score"]):
                 best["score"] = score
                 best_dir = os.path.join(p.output_dir, "best")
@@ -305,7 +361,6 @@ def run_classifier(p) -> dict:
                 logger.eval_results(trainer.global_step, results, cm, label_list)
 
     if p.do_predict:
-        predict_examples = processor.get_test_examples(p.data_dir)
         values = _predict(trainer, work_dir, "predict", predict_examples, label_list, p,
                           tokenizer, vocab, is_regression, runtime.enable_xla)
         if runtime.chief:

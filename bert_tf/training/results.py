@@ -13,11 +13,11 @@ a header line `index<TAB>prediction`, then one `<index>\t<prediction>` line per
 test row in the test file's order (the label name, or the STS-B score).
 
 These writers keep that text byte-for-byte and add one guarantee: a reader
-never sees a half-written file. Lines go to a hidden temporary file in the
-same folder, which `os.replace` moves over the target only after everything
-was written and synced; on any exception the temporary file is removed and a
-previous result file stays as it was. Paths are local files (os.replace
-cannot rename across `gs://` or other filesystems).
+never sees a half-written file (`bert_tf.atomic_files`: a temporary file beside
+the target, moved over it once complete; local paths and `gs://` alike). On any
+exception a previous result file stays as it was. `remove_results` clears the
+previous run's files before a run that will write new ones, so that no older
+file sits beside newer ones looking current.
 
 Example:
 
@@ -29,37 +29,16 @@ read_eval_results("out/eval_results.txt")["global_step"]  # 343
 ```
 """
 
-import contextlib
 import numbers
 import os
 import re
-import secrets
 
 import numpy as np
 
+from bert_tf.atomic_files import atomic_output, is_local
+
 EVAL_RESULTS_FILENAME = "eval_results.txt"
 TEST_RESULTS_FILENAME = "test_results.tsv"
-
-
-@contextlib.contextmanager
-def _atomic_text_file(path):
-    """Yields a text handle whose content replaces `path` only if the block succeeds."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), secrets.token_hex(6)))
-    # os.open with 0o666 lets the umask decide the final permissions, as a plain
-    # open() would; O_EXCL guards against clobbering a concurrent writer's temp.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp)
-        raise
 
 
 def format_value(value):
@@ -100,7 +79,7 @@ def write_eval_results(path, results):
     Example: `{"eval_loss": 0.5, "global_step": 10}` gives
     `"eval_loss = 0.5\\nglobal_step = 10\\n"`.
     """
-    with _atomic_text_file(path) as handle:
+    with atomic_output(path) as handle:
         for key in sorted(results):
             text = format_value(results[key])
             key = str(key)
@@ -175,7 +154,7 @@ def write_test_results(path, probabilities, num_examples=None):
     Example: `write_test_results(p, [[0.25, 0.75]])` writes `"0.25\\t0.75\\n"`.
     """
     written = 0
-    with _atomic_text_file(path) as handle:
+    with atomic_output(path) as handle:
         if num_examples is None or num_examples > 0:
             for row in probabilities:
                 handle.write(_format_row(row))
@@ -189,7 +168,7 @@ def write_test_results(path, probabilities, num_examples=None):
 
 def write_text(path, text):
     """Writes `text` to `path` atomically (a reader sees the old file or the whole new one)."""
-    with _atomic_text_file(path) as handle:
+    with atomic_output(path) as handle:
         handle.write(text)
 
 
@@ -218,7 +197,7 @@ def write_submission(path, indices, predictions):
     indices, predictions = list(indices), list(predictions)
     if len(indices) != len(predictions):
         raise ValueError("%d indices for %d predictions" % (len(indices), len(predictions)))
-    with _atomic_text_file(path) as handle:
+    with atomic_output(path) as handle:
         handle.write(SUBMISSION_HEADER + "\n")
         for index, value in zip(indices, predictions):
             if isinstance(value, (float, np.floating)):
@@ -248,3 +227,21 @@ def read_test_results(path):
         rows = [[float(v) for v in line.rstrip("\n").split("\t")]
                 for line in handle if line.strip()]
     return np.asarray(rows, dtype=np.float32).reshape([len(rows), -1])
+
+
+def remove_results(paths) -> list:
+    """Deletes the files in `paths` that exist (a previous run's results); returns them."""
+    removed = []
+    for path in paths:
+        path = os.fspath(path)
+        if is_local(path):
+            if os.path.isfile(path):
+                os.remove(path)
+                removed.append(path)
+            continue
+        import tensorflow as tf
+
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
+            removed.append(path)
+    return removed

@@ -126,21 +126,44 @@ class Trainer:
         """
         for path in reversed(self.manager.checkpoints):
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                mismatch = self._shape_mismatch(path)
+                if not mismatch:
+                    self.checkpoint.restore(path).assert_existing_objects_matched()
             except (tf.errors.OpError, IndexError) as error:  # a missing, truncated or bad file
                 log(f"warning: {path} cannot be read ({_first_line(error)}); trying the "
                     "checkpoint before it")
                 continue
             except (ValueError, AssertionError) as error:
-                reason = _first_line(error)
+                mismatch = _first_line(error)
+            if mismatch:
                 raise TrainingError(
-                    f"{path}: this checkpoint does not fit the model being trained ({reason}); "
+                    f"{path}: this checkpoint does not fit the model being trained ({mismatch}); "
                     f"it was written by another model or task: use another --output_dir, or "
-                    f"remove the model.ckpt-* files there to start over") from None
+                    f"remove the model.ckpt-* files there to start over")
             return path
         if self.manager.checkpoints:
             raise TrainingError(f"{self.manager.directory}: none of its checkpoints can be read; "
                                 "remove the model.ckpt-* files there to start over")
+        return None
+
+    def _shape_mismatch(self, path) -> Optional[str]:
+        """How the checkpoint's trainable variables differ from the model's, checked before
+        restoring (a failed restore leaves TF warnings about unrestored values behind)."""
+        prefix = "optimizer/_trainable_variables/"
+        saved = {}
+        for key, shape in tf.train.load_checkpoint(path).get_variable_to_shape_map().items():
+            parts = key[len(prefix):].split("/")
+            if key.startswith(prefix) and len(parts) == 3 and parts[0].isdigit():
+                saved[int(parts[0])] = tuple(shape)
+        if not saved:  # another optimizer layout (e.g. loss scaling): the restore checks it
+            return None
+        wanted = self.model.trainable_variables
+        if len(saved) != len(wanted):
+            return f"{len(saved)} trainable variables, the model has {len(wanted)}"
+        for index, variable in enumerate(wanted):
+            if saved.get(index) != tuple(variable.shape):
+                return (f"{variable.path}: shape {list(saved.get(index, ()))} in the checkpoint, "
+                        f"{list(variable.shape)} in the model")
         return None
 
     def save(self) -> str:
