@@ -1,5 +1,6 @@
 """TF's own gs:// I/O against a local Cloud Storage (the `gcs_emulator` fixture,
-tests/support/gcs_emulator.py), the emulator's known gaps, and run_classifier.py on gs://.
+tests/support/gcs_emulator.py) and the emulator's known gaps; bert_tf's own paths and
+run_classifier.py on gs:// are in test_gcs_paths.py.
 
 TF reads its GCS settings when it is imported, so everything that touches gs:// runs in a
 subprocess started with the fixture's environment, in an empty working folder with HOME and
@@ -343,27 +344,3 @@ def test_proxy_serves_only_the_emulated_hosts(gcs_emulator):
         opener.open("https://example.com/", timeout=10)
     with pytest.raises(urllib.error.HTTPError, match="403"):
         opener.open("http://example.com/", timeout=10)
-
-
-@pytest.mark.xfail(strict=True, reason="scripts do not route paths through tf.io.gfile yet")
-def test_run_classifier_with_every_path_on_gcs(gcs_emulator, make_google_folder,
-                                               tiny_config_dict, tmp_path):
-    from training.conftest import TinyModel, readme_args, write_mrpc
-
-    folder, _ = make_google_folder(tiny_config_dict)
-    model = TinyModel(folder, dict(tiny_config_dict))
-    bucket = gcs_emulator.bucket("tf-classifier")
-    gs_model = gcs_emulator.upload(folder, "tf-classifier", "model")
-    gs_data = gcs_emulator.upload(write_mrpc(tmp_path / "mrpc", model.words), "tf-classifier",
-                                  "mrpc")
-    args = readme_args(model, gs_data, f"{bucket}/out", vocab_file=f"{gs_model}/vocab.txt",
-                       bert_config_file=f"{gs_model}/bert_config.json",
-                       init_checkpoint=f"{gs_model}/bert_model.ckpt", do_predict="true")
-    done, dirs = isolated_run(tmp_path / "run",
-                              [sys.executable, str(REPO_ROOT / "run_classifier.py"), *args],
-                              dict(gcs_emulator.env, PYTHONPATH=str(REPO_ROOT)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert {"out/eval_results.txt", "out/test_results.tsv", "out/final_model/vocab.txt",
-            "out/final_model/bert_model.ckpt.index"} <= set(
-        gcs_emulator.objects("tf-classifier", "out/"))
-    assert local_files(dirs) == []

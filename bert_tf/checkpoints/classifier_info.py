@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import List, Optional
 
+import tensorflow as tf
+
 from bert_tf.checkpoints.errors import CheckpointError
 from bert_tf.modeling.config import write_text_atomic
 
@@ -61,11 +63,11 @@ class ClassifierInfo:
 def read_classifier_info(folder: str) -> Optional[ClassifierInfo]:
     """The `ClassifierInfo` in `folder`, or None when the folder has none (not a classifier)."""
     path = os.path.join(folder, CLASSIFIER_INFO_NAME)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
         info = ClassifierInfo(**data)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: not a valid classifier info file ({e})") from None

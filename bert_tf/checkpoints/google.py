@@ -1,10 +1,11 @@
 """Google's original checkpoint format: a folder with `bert_config.json`, `vocab.txt` and
-`bert_model.ckpt.{index,data-*}` holding TF1 variable names (see REFERENCE.md section 1)."""
+`bert_model.ckpt.{index,data-*}` holding TF1 variable names (see REFERENCE.md section 1).
 
-import glob
+Every path goes through `tf.io.gfile`, so a folder may be local or on `gs://`.
+"""
+
 import os
-import shutil
-import tempfile
+import uuid
 from typing import Dict, Iterable, Mapping, Optional
 
 import numpy as np
@@ -22,13 +23,14 @@ VOCAB_NAME = "vocab.txt"
 def resolve_checkpoint_prefix(path: str) -> str:
     """A folder, a `bert_model.ckpt` prefix or one of its files -> the checkpoint prefix."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        if os.path.exists(os.path.join(path, CKPT_NAME + ".index")):
+    gfile = tf.io.gfile
+    if gfile.isdir(path):
+        if gfile.exists(os.path.join(path, CKPT_NAME + ".index")):
             return os.path.join(path, CKPT_NAME)
         latest = tf.train.latest_checkpoint(path)
         if latest:
             return latest
-        indexes = sorted(glob.glob(os.path.join(path, "*.index")))
+        indexes = sorted(gfile.glob(os.path.join(path, "*.index")))
         if len(indexes) == 1:
             return indexes[0][: -len(".index")]
         raise CheckpointError(f"{path}: no TF checkpoint (*.index) in this folder")
@@ -37,7 +39,7 @@ def resolve_checkpoint_prefix(path: str) -> str:
             path = path[: -len(suffix)]
     if ".data-" in os.path.basename(path):
         path = path[: path.rindex(".data-")]
-    if not os.path.exists(path + ".index"):
+    if not gfile.exists(path + ".index"):
         raise CheckpointError(f"{path}: not a TF checkpoint ({path}.index does not exist)")
     return path
 
@@ -139,34 +141,59 @@ def model_tensors(model) -> Dict[str, np.ndarray]:
     return out
 
 
+# Files a save may have written beside the checkpoint (extra_files of run_classifier and
+# run_squad); removed by a later save into the same folder that does not write them.
+_EARLIER_SAVE_FILES = ("classifier_info.json", "squad_info.json", "ner_info.json")
+
+
 def save_google_folder(folder: str, tensors: Mapping[str, np.ndarray], config: BertConfig,
                        vocab_file: Optional[str] = None,
                        extra_files: Optional[Mapping[str, str]] = None) -> str:
-    """Writes a Google model folder atomically; returns the checkpoint prefix.
+    """Writes a Google model folder that is complete or absent; returns the checkpoint prefix.
 
-    Everything is written into a temp folder beside `folder` and moved in file by file with
-    the `.index` last, so a crash never leaves a checkpoint that looks whole but is not.
-    `extra_files` ({file name: text}) are staged and moved in with the rest.
+    Everything is written into a staging folder inside `folder`, then moved in file by file
+    with `bert_model.ckpt.index` last; an older `.index` is removed first. The checkpoint is
+    read through its `.index`, so a reader finds either no checkpoint or a whole one:
+    - local disk: each move is an `os.rename`, atomic on POSIX;
+    - `gs://`: each move is a copy then a delete of one object, and an object appears only
+      once fully written. There is no atomic folder rename on object stores, which is why
+      the files move one by one with the `.index` last rather than as one folder.
+    A crash can leave the data files and `bert_config.json` of a new save without its
+    `.index`; loading then fails with "not a TF checkpoint", never with mixed weights.
+    `extra_files` ({file name: text}) are staged and moved in with the rest. Files of an
+    earlier save that this one does not write (other checkpoint shards, an extra file such as
+    `classifier_info.json`) are removed, so the folder never mixes two saves.
     """
     folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=folder, prefix=".staging-")
+    gfile = tf.io.gfile
+    gfile.makedirs(folder)
+    staging = os.path.join(folder, f".staging-{uuid.uuid4().hex[:12]}")
+    gfile.makedirs(staging)
     try:
         write_google_tensors(os.path.join(staging, CKPT_NAME), tensors)
         config.to_json_file(os.path.join(staging, CONFIG_NAME))
         if vocab_file:
-            shutil.copyfile(vocab_file, os.path.join(staging, VOCAB_NAME))
+            gfile.copy(vocab_file, os.path.join(staging, VOCAB_NAME), overwrite=True)
         for name, text in (extra_files or {}).items():
-            with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
+            with gfile.GFile(os.path.join(staging, name), "w") as f:
                 f.write(text)
         final_index = os.path.join(folder, CKPT_NAME + ".index")
-        if os.path.exists(final_index):
-            os.remove(final_index)  # The old checkpoint stops looking whole before data changes.
-        names = sorted(os.listdir(staging), key=lambda n: n.endswith(".index"))
-        for name in names:
-            os.replace(os.path.join(staging, name), os.path.join(folder, name))
+        if gfile.exists(final_index):
+            gfile.remove(final_index)  # The old checkpoint stops looking whole before data changes.
+        names = [n.rstrip("/") for n in gfile.listdir(staging)]
+        for name in gfile.listdir(folder):
+            name = name.rstrip("/")
+            earlier = name.startswith(CKPT_NAME + ".") or name in _EARLIER_SAVE_FILES
+            if earlier and name not in names:
+                gfile.remove(os.path.join(folder, name))
+        for name in sorted(names, key=lambda n: n.endswith(".index")):
+            gfile.rename(os.path.join(staging, name), os.path.join(folder, name), overwrite=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if gfile.exists(staging):
+                gfile.rmtree(staging)
+        except tf.errors.OpError:
+            pass  # leftover staging never looks like a checkpoint; the save's own error matters
     return os.path.join(folder, CKPT_NAME)
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Dict
 
 import numpy as np
+import tensorflow as tf
 
 from bert_tf.checkpoints.errors import CheckpointError
 from bert_tf.modeling import BertConfig
@@ -42,9 +43,11 @@ def read_hf_config(folder: str) -> BertConfig:
     """`config.json` of a BERT model -> BertConfig with the activation mapped explicitly."""
     path = os.path.join(folder, HF_CONFIG_NAME)
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            values = json.loads(f.read().decode("utf-8"))
+    except tf.errors.OpError as e:
+        raise CheckpointError(f"{path}: cannot read HF config ({e.message})") from None
+    except (OSError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read HF config ({e})") from None
     model_type = values.get("model_type", "bert")
     if model_type != "bert":
@@ -101,14 +104,18 @@ def hf_name_to_google(name: str):
 def read_hf_weights(folder: str) -> Dict[str, np.ndarray]:
     """`model.safetensors` -> {Google name: float32 array in Google's layout}."""
     path = os.path.join(folder, SAFETENSORS_NAME)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         for pickle_name in PICKLE_NAMES[:1]:
-            if os.path.exists(os.path.join(folder, pickle_name)):
+            if tf.io.gfile.exists(os.path.join(folder, pickle_name)):
                 raise_pickle_refusal(os.path.join(folder, pickle_name))
         raise CheckpointError(f"{folder}: no {SAFETENSORS_NAME} in this HF folder")
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load, load_file
     try:
-        state = load_file(path)
+        if "://" in path:  # safetensors reads local files only
+            with tf.io.gfile.GFile(path, "rb") as f:
+                state = load(f.read())
+        else:
+            state = load_file(path)
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: cannot read safetensors ({e})") from None
     tensors = {}

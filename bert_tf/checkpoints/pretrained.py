@@ -1,8 +1,12 @@
-"""One front door for pretrained weights: recognise the format of a path and load it."""
+"""One front door for pretrained weights: recognise the format of a path and load it.
+
+Paths may be local or any URL `tf.io.gfile` serves (`gs://...` on Cloud TPU).
+"""
 
 import os
 from typing import Optional
 
+import tensorflow as tf
 from absl import logging
 
 from bert_tf.checkpoints.errors import CheckpointError
@@ -19,15 +23,16 @@ FORMATS = ("google", "hf_safetensors", "tfhub")
 def detect_format(path: str) -> str:
     """Returns "google", "hf_safetensors" or "tfhub" for `path`, or raises a `CheckpointError`."""
     path = os.fspath(path)
-    if os.path.isfile(path) and os.path.basename(path) in PICKLE_NAMES[:1]:
+    exists, isdir = tf.io.gfile.exists, tf.io.gfile.isdir
+    if (os.path.basename(path) in PICKLE_NAMES[:1] and exists(path) and not isdir(path)):
         raise_pickle_refusal(path)
-    if os.path.isdir(path):
-        if os.path.exists(os.path.join(path, CONFIG_NAME)):
+    if isdir(path):
+        if exists(os.path.join(path, CONFIG_NAME)):
             return "google"
-        if os.path.exists(os.path.join(path, HF_CONFIG_NAME)):
-            if os.path.exists(os.path.join(path, SAFETENSORS_NAME)):
+        if exists(os.path.join(path, HF_CONFIG_NAME)):
+            if exists(os.path.join(path, SAFETENSORS_NAME)):
                 return "hf_safetensors"
-            if os.path.exists(os.path.join(path, PICKLE_NAMES[0])):
+            if exists(os.path.join(path, PICKLE_NAMES[0])):
                 raise_pickle_refusal(os.path.join(path, PICKLE_NAMES[0]))
         if is_tfhub_folder(path):
             return "tfhub"
@@ -44,13 +49,15 @@ def detect_format(path: str) -> str:
 
 
 def count_vocab_lines(vocab_file: str) -> int:
-    with open(vocab_file, "rb") as f:
-        return sum(1 for _ in f)
+    with tf.io.gfile.GFile(vocab_file, "rb") as f:
+        data = f.read()
+    # Counted as file iteration would: a last line without "\n" is a line too.
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def check_vocab_size(vocab_file: Optional[str], config: BertConfig) -> None:
     """A vocab.txt whose line count disagrees with vocab_size means the wrong files were paired."""
-    if vocab_file and os.path.exists(vocab_file):
+    if vocab_file and tf.io.gfile.exists(vocab_file):
         lines = count_vocab_lines(vocab_file)
         if lines != config.vocab_size:
             raise CheckpointError(
@@ -58,7 +65,9 @@ def check_vocab_size(vocab_file: Optional[str], config: BertConfig) -> None:
 
 
 def model_folder(path: str) -> str:
-    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if tf.io.gfile.isdir(path):
+        return path
+    return os.path.dirname(path if "://" in path else os.path.abspath(path))
 
 
 def vocab_file_of(path: str) -> Optional[str]:
@@ -67,7 +76,7 @@ def vocab_file_of(path: str) -> Optional[str]:
     if is_tfhub_folder(folder):
         return tfhub_vocab_file(folder)
     candidate = os.path.join(folder, VOCAB_NAME)
-    return candidate if os.path.exists(candidate) else None
+    return candidate if tf.io.gfile.exists(candidate) else None
 
 
 def read_pretrained_config(path: str) -> BertConfig:

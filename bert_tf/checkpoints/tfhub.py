@@ -66,12 +66,12 @@ _LAYER_RE = re.compile(r"(?:^|/)transformer/layer_(\d+)/(.+)$")
 
 
 def is_tfhub_folder(path: str) -> bool:
-    return os.path.isdir(path) and os.path.exists(os.path.join(path, SAVED_MODEL_NAME))
+    return tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, SAVED_MODEL_NAME))
 
 
 def tfhub_vocab_file(folder: str):
     path = os.path.join(folder, "assets", VOCAB_ASSET)
-    return path if os.path.exists(path) else None
+    return path if tf.io.gfile.exists(path) else None
 
 
 def _load(folder: str):
@@ -182,8 +182,13 @@ def _choose_activation(obj, tensors, heads, folder) -> BertConfig:
 
 def read_tfhub_encoder(folder: str) -> Tuple[BertConfig, Dict[str, np.ndarray]]:
     """(config, {Google name: array}) of the encoder SavedModel in `folder`."""
-    folder = os.path.abspath(os.fspath(folder))
-    stamp = os.path.getmtime(os.path.join(folder, SAVED_MODEL_NAME))
+    folder = os.fspath(folder)
+    saved_model = os.path.join(folder, SAVED_MODEL_NAME)
+    if "://" in folder:
+        stamp = tf.io.gfile.stat(saved_model).mtime_nsec
+    else:  # os keeps sub-second times; TF's local stat rounds to whole seconds
+        folder = os.path.abspath(folder)
+        stamp = os.path.getmtime(os.path.join(folder, SAVED_MODEL_NAME))
     return _read_cached(folder, stamp)
 
 
@@ -192,8 +197,8 @@ def _read_cached(folder: str, stamp: float):
     del stamp  # part of the cache key only
     obj = _load(folder)
     names_file = os.path.join(folder, "assets", WEIGHT_NAMES_ASSET)
-    if hasattr(obj, "bert_tf_weights") and os.path.exists(names_file):
-        with open(names_file, encoding="utf-8") as f:
+    if hasattr(obj, "bert_tf_weights") and tf.io.gfile.exists(names_file):
+        with tf.io.gfile.GFile(names_file) as f:
             entries = json.load(f)  # [[Google name, stored transposed?], ...]
         weights = list(obj.bert_tf_weights)
         if len(entries) != len(weights):

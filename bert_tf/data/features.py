@@ -8,7 +8,6 @@ rerun with unchanged inputs and flags reuses it instead of tokenizing again.
 
 import hashlib
 import json
-import os
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -84,10 +83,10 @@ def fingerprint(**parts) -> str:
 
 
 def file_digest(path: Optional[str]) -> Optional[str]:
-    if not path or not os.path.exists(path):
+    if not path or not tf.io.gfile.exists(path):
         return None
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with tf.io.gfile.GFile(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -102,13 +101,14 @@ def cached_records(path: str, key: str, write: Callable[[str], tuple]) -> Dict:
     written after the records, so a crash in between forces a rebuild.
     """
     meta_path = path + ".fingerprint"
-    if os.path.exists(path) and os.path.exists(meta_path):
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
+    gfile = tf.io.gfile  # `path` may be local or remote (gs://...)
+    if gfile.exists(path) and gfile.exists(meta_path):
+        with gfile.GFile(meta_path, "rb") as f:
+            meta = json.loads(f.read().decode("utf-8"))
         if meta.get("key") == key:
             return dict(meta, reused=True)
-    if os.path.exists(meta_path):
-        os.remove(meta_path)
+    if gfile.exists(meta_path):
+        gfile.remove(meta_path)
     rows, real, extra = write(path)
     meta = dict(extra, key=key, num_rows=rows, num_real=real, reused=False)
     write_text_atomic(meta_path, json.dumps(meta, indent=1))

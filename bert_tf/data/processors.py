@@ -21,6 +21,7 @@ label_list = processor.get_labels()        # ["0", "1"]
 
 import csv
 import inspect
+import io
 import os
 import sys
 
@@ -55,17 +56,25 @@ def _exists(path):
     return os.path.isfile(path)
 
 
-def _open_text(path):
+def _open_binary(path):
     if _is_remote(path):
         import tensorflow as tf
 
-        return tf.io.gfile.GFile(path, "r")
+        # Read whole: GFile is not an io.RawIOBase, and the text layer below needs one.
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return io.BytesIO(f.read())
+    return open(path, "rb")
+
+
+def _open_text(path):
     # utf-8-sig: a BOM would otherwise end up glued to the first header name.
+    if _is_remote(path):
+        return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
     return open(path, "r", encoding="utf-8-sig", newline="")
 
 
 def _first_bad_utf8_line(path):
-    with open(path, "rb") as f:
+    with _open_binary(path) as f:
         for number, raw in enumerate(f, start=1):
             try:
                 raw.decode("utf-8")
@@ -111,7 +120,7 @@ def read_rows(path, delimiter="\t", quotechar=None):
             except StopIteration:
                 break
             except UnicodeDecodeError as e:
-                line = _first_bad_utf8_line(path) if not _is_remote(path) else start
+                line = _first_bad_utf8_line(path)
                 raise data_error(path, line, f"not valid UTF-8 ({e.reason})") from None
             except csv.Error as e:
                 raise data_error(path, start, f"cannot parse the row ({e})") from None

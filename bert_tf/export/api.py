@@ -9,17 +9,22 @@ or `pretrained_model/` is used). Writes into OUTPUT:
   classifier.tflite, classifier_int8.tflite   (with tflite=True, classifiers only)
   export_report.json   sizes, and the TFLite agreement / accuracy figures
 Each part is written into a staging folder inside OUTPUT and moved into place when complete,
-so an interrupted export never leaves a part that looks whole but is not.
+so an interrupted export never leaves a part that looks whole but is not. PATH and OUTPUT may
+be local or any `tf.io.gfile` URL (gs://). Locally a part moves as one folder rename (atomic).
+Object stores have no folder rename, so there a part moves object by object with its
+`saved_model.pb` last: a SavedModel without it does not load, so a reader never loads a
+partly moved part.
 """
 
 import json
 import os
-import shutil
 import tempfile
 import time
+import uuid
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
 from bert_tf.checkpoints import CheckpointError, load_pretrained
 from bert_tf.checkpoints.classifier_info import ClassifierInfo, read_classifier_info
@@ -45,11 +50,12 @@ class ExportError(ValueError):
 def resolve_model_path(path: str) -> str:
     """A run's output_dir -> its final_model/ (or pretrained_model/); other paths unchanged."""
     path = os.fspath(path)
-    if not os.path.exists(path) and not os.path.exists(path + ".index"):
+    gfile = tf.io.gfile
+    if not gfile.exists(path) and not gfile.exists(path + ".index"):
         raise ExportError(f"--model: {path} does not exist")
     for name in RUN_SUBFOLDERS:
         candidate = os.path.join(path, name)
-        if os.path.isdir(candidate) and not os.path.exists(os.path.join(path, "bert_config.json")):
+        if gfile.isdir(candidate) and not gfile.exists(os.path.join(path, "bert_config.json")):
             return candidate
     return path
 
@@ -77,7 +83,6 @@ def _features(examples, info: ClassifierInfo, tokenizer):
 
 
 def _keras_probabilities(model, features, batch_size=32):
-    import tensorflow as tf
     out = []
     n = len(features["input_word_ids"])
     for start in range(0, n, batch_size):
@@ -102,7 +107,7 @@ def _tflite_report(model, info, tokenizer, staging, eval_examples, log):
     for name, quantize in (("classifier.tflite", False), ("classifier_int8.tflite", True)):
         started = time.time()
         flat = convert_classifier(model, info.max_seq_length, quantize=quantize)
-        with open(os.path.join(staging, name), "wb") as f:
+        with tf.io.gfile.GFile(os.path.join(staging, name), "wb") as f:
             f.write(flat)
         probs = run_tflite(flat, features)
         entry = {"bytes": len(flat), "max_abs_diff_vs_keras": float(np.max(np.abs(probs - reference))),
@@ -119,20 +124,58 @@ def _tflite_report(model, info, tokenizer, staging, eval_examples, log):
     return report
 
 
-def _folder_bytes(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+def _files_under(root):
+    """Paths relative to `root` of the files below it (gs:// lists folders with a '/')."""
+    found = []
+    for folder, _, files in tf.io.gfile.walk(root):
+        inner = folder[len(root):].strip("/")
+        found += [f"{inner}/{name}" if inner else name for name in files]
+    return found
+
+
+def _bytes(path):
+    if not tf.io.gfile.isdir(path):
+        return tf.io.gfile.stat(path).length
+    return sum(tf.io.gfile.stat(os.path.join(path, f)).length for f in _files_under(path))
 
 
 def _move_into_place(staging, output, names):
+    gfile = tf.io.gfile
     for name in names:
         src, dst = os.path.join(staging, name), os.path.join(output, name)
-        if not os.path.exists(src):
+        if not gfile.exists(src):
             continue
-        if os.path.isdir(dst):
-            shutil.rmtree(dst)
-        elif os.path.exists(dst):
-            os.remove(dst)
-        os.replace(src, dst)
+        if gfile.isdir(dst):
+            old_graph = os.path.join(dst, "saved_model.pb")
+            if gfile.exists(old_graph):
+                gfile.remove(old_graph)  # the old part stops loading before its files go
+            gfile.rmtree(dst)
+        elif gfile.exists(dst):
+            gfile.remove(dst)
+        if "://" not in output or not gfile.isdir(src):
+            gfile.rename(src, dst, overwrite=True)
+            continue
+        for relative in sorted(_files_under(src), key=lambda f: f == "saved_model.pb"):
+            target = os.path.join(dst, relative)
+            gfile.makedirs(os.path.dirname(target))
+            gfile.rename(os.path.join(src, relative), target, overwrite=True)
+
+
+def _make_staging(output_dir):
+    if "://" not in output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        return tempfile.mkdtemp(dir=output_dir, prefix=".staging-")
+    staging = os.path.join(output_dir, f".staging-{uuid.uuid4().hex[:12]}")
+    tf.io.gfile.makedirs(staging)
+    return staging
+
+
+def _remove(staging):
+    try:
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+    except tf.errors.OpError:
+        pass  # never hides the export's own error; a staging folder is never read as a part
 
 
 def export_model(model_path: str, output_dir: str, tflite: bool = False,
@@ -177,9 +220,9 @@ def export_model(model_path: str, output_dir: str, tflite: bool = False,
                           f"max_position_embeddings={config.max_position_embeddings}")
     seq_length = seq_length or (info.max_seq_length if info else
                                 min(128, config.max_position_embeddings))
-    os.makedirs(output_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=output_dir, prefix=".staging-")
-    report = {"model": os.path.abspath(path), "kind": "classifier" if info else (
+    output_dir = os.fspath(output_dir)
+    staging = _make_staging(output_dir)
+    report = {"model": path if "://" in path else os.path.abspath(path), "kind": "classifier" if info else (
         "pretrainer" if isinstance(model, BertPretrainer) else "encoder")}
     try:
         encoder_source = model.encoder if isinstance(model, BertClassifier) else model
@@ -196,11 +239,10 @@ def export_model(model_path: str, output_dir: str, tflite: bool = False,
                 report["tflite"] = _tflite_report(model, info, tokenizer, staging, eval_examples,
                                                   log)
                 names += ["classifier.tflite", "classifier_int8.tflite"]
-        report["bytes"] = {n: (_folder_bytes(os.path.join(staging, n)) if os.path.isdir(
-            os.path.join(staging, n)) else os.path.getsize(os.path.join(staging, n))) for n in names}
+        report["bytes"] = {n: _bytes(os.path.join(staging, n)) for n in names}
         _move_into_place(staging, output_dir, names)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
     write_text_atomic(os.path.join(output_dir, "export_report.json"),
                       json.dumps(report, indent=2, sort_keys=True) + "\n")
     for name in report["bytes"]:

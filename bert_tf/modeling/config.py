@@ -82,12 +82,23 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path: str) -> "BertConfig":
+        """Reads a local file, or through `tf.io.gfile` a URL such as `gs://...` (TensorFlow is
+        imported only for those)."""
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ConfigError(f"{path}: no such config file")
+        if "://" in path:
+            import tensorflow as tf
+
+            gfile = tf.io.gfile
+            if not gfile.exists(path) or gfile.isdir(path):
+                raise ConfigError(f"{path}: no such config file")
+            opener = lambda: gfile.GFile(path, "rb")  # noqa: E731
+        else:
+            if not os.path.isfile(path):
+                raise ConfigError(f"{path}: no such config file")
+            opener = lambda: open(path, "rb")  # noqa: E731
         try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
+            with opener() as f:
+                values = json.loads(f.read().decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e})") from None
         return cls.from_dict(values, source=path)

@@ -26,7 +26,13 @@ _CASE_BY_PREFIX = (
 def model_name(path):
     """The released-model folder name for a vocab file, checkpoint prefix or model folder."""
     path = os.fspath(path).rstrip("/\\")
-    if os.path.isdir(path):
+    if "://" in path:
+        import tensorflow as tf  # only remote paths (gs://...) need TF's file system
+
+        is_dir = tf.io.gfile.isdir(path)
+    else:
+        is_dir = os.path.isdir(path)
+    if is_dir:
         return os.path.basename(path)
     return os.path.basename(os.path.dirname(path))
 

@@ -21,21 +21,37 @@ class VocabError(ValueError):
     """A vocabulary file that cannot be used (the message names the file and line)."""
 
 
+def _read_remote(path):
+    """The bytes of a URL such as `gs://...`, through tf.io.gfile (TensorFlow is imported only
+    for such paths, so local use stays TensorFlow-free)."""
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except tf.errors.OpError as e:
+        reason = e.message.splitlines()[0] if e.message else type(e).__name__
+        raise VocabError(f"{path}: cannot read vocabulary file ({reason})") from None
+
+
 def load_vocab(vocab_file):
     """Reads `vocab_file` into an `OrderedDict[str, int]` (token -> id).
 
     Args:
-        vocab_file: path to a UTF-8 text file with one token per line.
+        vocab_file: path to a UTF-8 text file with one token per line; a local path or a URL
+            `tf.io.gfile` reads (`gs://...`).
 
     Raises:
         VocabError: missing, empty or non-UTF-8 file, or one of `REQUIRED_TOKENS` absent.
     """
     path = os.fspath(vocab_file)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise VocabError(f"{path}: cannot read vocabulary file ({e.strerror or e})") from None
+    data = _read_remote(path) if "://" in path else None
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise VocabError(f"{path}: cannot read vocabulary file ({e.strerror or e})") from None
     if not data:
         raise VocabError(f"{path}: vocabulary file is empty")
     # Lines end at "\n" only, as the original's readline did ("\r\n" leaves "\r": strip() drops it).

@@ -77,6 +77,20 @@ class GluePlan:
             s.processor.test_index(self.data_dir)
 
 
+def _is_file(path: str) -> bool:
+    if "://" in path:
+        import tensorflow as tf  # remote paths (gs://...) go through TF's file systems
+
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    return os.path.isfile(path)
+
+
+def _normpath(path: str) -> str:
+    """os.path.normpath that keeps a URL's `scheme://` (object stores do not resolve '..')."""
+    scheme, sep, rest = path.partition("://")
+    return scheme + sep + os.path.normpath(rest) if sep else os.path.normpath(path)
+
+
 def diagnostic_file(p, processor) -> Optional[str]:
     """The AX file to predict with an MNLI model: --diagnostic_file, else diagnostic.tsv in
     the task folder or in GLUE's `diagnostic/` folder beside it; None for other tasks."""
@@ -84,7 +98,7 @@ def diagnostic_file(p, processor) -> Optional[str]:
         return None
     given = getattr(p, "diagnostic_file", None)
     if given:
-        if not os.path.isfile(given):
+        if not _is_file(given):
             raise MissingDataError(f"{given}: no such file (expected --diagnostic_file, GLUE's "
                                    f"diagnostic.tsv: index, sentence1, sentence2)")
         return given
@@ -92,8 +106,9 @@ def diagnostic_file(p, processor) -> Optional[str]:
         return None  # AX goes with the matched model's predictions
     for name in DIAGNOSTIC_CANDIDATES:
         path = os.path.join(p.data_dir, name)
-        if os.path.isfile(path):
-            return os.path.normpath(path)
+        path = _normpath(path)
+        if _is_file(path):
+            return path
     return None
 
 

@@ -1,7 +1,10 @@
 """Which config and vocab a run uses: from --bert_config_file/--vocab_file, or from the
-folder of --init_checkpoint. Shared by run_classifier and run_pretraining."""
+folder of --init_checkpoint (local or any tf.io.gfile URL, such as gs://). Shared by
+run_classifier and run_pretraining."""
 
 import os
+
+import tensorflow as tf
 
 from bert_tf.checkpoints import VOCAB_NAME, CheckpointError, detect_format, read_pretrained_config
 from bert_tf.checkpoints.pretrained import check_vocab_size, vocab_file_of
@@ -27,7 +30,7 @@ def resolve_model_files(p, vocab_required: bool = True):
             raise UsageError(f"--init_checkpoint: {e}") from None
     config_file = getattr(p, "bert_config_file", None)
     if config_file:
-        if not os.path.exists(config_file):
+        if not tf.io.gfile.exists(config_file):
             raise UsageError(f"--bert_config_file: {config_file} does not exist")
         config = BertConfig.from_json_file(config_file)
     elif init:
@@ -36,13 +39,15 @@ def resolve_model_files(p, vocab_required: bool = True):
         raise UsageError("--bert_config_file is required (or an --init_checkpoint folder holding one)")
     vocab = getattr(p, "vocab_file", None)
     if vocab:
-        if not os.path.exists(vocab):
+        if not tf.io.gfile.exists(vocab):
             raise UsageError(f"--vocab_file: {vocab} does not exist")
     else:
         candidates = [c for c in [vocab_file_of(init) if init else None] if c]
         if config_file:
-            candidates.append(os.path.join(os.path.dirname(os.path.abspath(config_file)), VOCAB_NAME))
-        vocab = next((c for c in candidates if os.path.exists(c)), None)
+            folder = os.path.dirname(config_file if "://" in config_file
+                                     else os.path.abspath(config_file))
+            candidates.append(os.path.join(folder, VOCAB_NAME))
+        vocab = next((c for c in candidates if tf.io.gfile.exists(c)), None)
     if vocab:
         check_vocab_size(vocab, config)
     elif vocab_required:

@@ -221,7 +221,7 @@ def run_pretraining(p, log=None) -> dict:
         raise UsageError(f"--train_batch_size={p.train_batch_size} must be divisible by "
                          f"--gradient_accumulation_steps x replicas = "
                          f"{k * strategy.num_replicas_in_sync}")
-    os.makedirs(p.output_dir, exist_ok=True)
+    tf.io.gfile.makedirs(p.output_dir)
     work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
     if not runtime.chief:
         runtime.cleanups.append(lambda: remove_worker_dir(work_dir))

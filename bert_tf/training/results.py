@@ -102,7 +102,7 @@ def read_eval_results(path):
     `{"eval_accuracy": 0.8455882, "global_step": 343}`.
     """
     results = {}
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\n")
             if not line:
@@ -211,7 +211,7 @@ def write_submission(path, indices, predictions):
 
 def read_submission(path):
     """A GLUE submission file as a list of `(index, prediction)` string pairs (header checked)."""
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         lines = handle.read().splitlines()
     if not lines or lines[0] != SUBMISSION_HEADER:
         raise ValueError("%s: expected the header %r" % (path, SUBMISSION_HEADER))
@@ -223,10 +223,22 @@ def read_test_results(path):
 
     Example: a file `"0.25\\t0.75\\n0.5\\t0.5\\n"` gives `[[0.25, 0.75], [0.5, 0.5]]`.
     """
-    with open(path, encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         rows = [[float(v) for v in line.rstrip("\n").split("\t")]
                 for line in handle if line.strip()]
     return np.asarray(rows, dtype=np.float32).reshape([len(rows), -1])
+
+
+def _open_text(path):
+    """A UTF-8 text handle on a local or gs:// result file."""
+    if is_local(path):
+        return open(path, encoding="utf-8")
+    import io
+
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        return io.StringIO(raw.read().decode("utf-8"))
 
 
 def remove_results(paths) -> list:

@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-import shutil
 import sys
 from typing import Callable, List, Optional
 
@@ -94,9 +93,13 @@ def worker_dirs(output_dir: str, strategy):
         return output_dir, output_dir
     task_id = strategy.cluster_resolver.task_id
     private = os.path.join(output_dir, f".worker_{task_id}")
-    os.makedirs(private, exist_ok=True)
+    tf.io.gfile.makedirs(private)  # output_dir may be gs://
     return private, private
 
 
 def remove_worker_dir(path: str):
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    except tf.errors.OpError:
+        pass  # a leftover private folder is harmless; the chief's files are what count

@@ -103,3 +103,23 @@ def test_missing_config_field_in_folder(make_google_folder, tiny_config_dict):
     (folder / "bert_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="bert_config.json: missing field 'intermediate_size'"):
         BertEncoder.from_pretrained(str(folder))
+
+
+def test_a_save_removes_what_an_earlier_save_wrote_and_this_one_does_not(
+        make_google_folder, tiny_config_dict, tmp_path):
+    """A classifier folder saved again without classifier_info.json (or with fewer checkpoint
+    shards) does not keep the earlier file beside the new weights."""
+    from bert_tf.checkpoints import load_pretrained, save_google_checkpoint
+    from bert_tf.modeling import BertEncoder
+
+    folder, _ = make_google_folder(tiny_config_dict, with_pretraining_heads=False)
+    encoder = load_pretrained(str(folder), BertEncoder)
+    out = tmp_path / "final_model"
+    save_google_checkpoint(encoder, out, extra_files={"classifier_info.json": "{}"})
+    (out / "bert_model.ckpt.data-00001-of-00002").write_bytes(b"an older shard")
+    (out / "notes.txt").write_text("the user's")
+    save_google_checkpoint(encoder, out)
+    names = sorted(p.name for p in out.iterdir())
+    assert "classifier_info.json" not in names and "bert_model.ckpt.data-00001-of-00002" not in names
+    assert "notes.txt" in names and "bert_model.ckpt.index" in names and "bert_config.json" in names
+    assert not [n for n in names if n.startswith(".staging")]
