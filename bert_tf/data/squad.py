@@ -135,6 +135,10 @@ def load_squad_json(path: str) -> list:
     except json.JSONDecodeError as e:
         raise DataFormatError(f"{path}, line {e.lineno}, column {e.colno}: not valid JSON "
                               f"({e.msg})") from None
+    except RecursionError:
+        raise DataFormatError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # e.g. an integer beyond Python's digit limit
+        raise DataFormatError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(top, dict) or not isinstance(top.get("data"), list):
         raise DataFormatError(f'{path}: expected a JSON object with a "data" list of articles '
                               "(the SQuAD format)")

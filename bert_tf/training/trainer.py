@@ -157,9 +157,10 @@ class Trainer:
                 saved[int(parts[0])] = tuple(shape)
         if not saved:  # another optimizer layout (e.g. loss scaling): the restore checks it
             return None
-        wanted = self.model.trainable_variables
+        # The optimizer tracks each variable once (a tied embedding is listed once).
+        wanted = list({id(v): v for v in self.model.trainable_variables}.values())
         if len(saved) != len(wanted):
-            return f"{len(saved)} trainable variables, the model has {len(wanted)}"
+            return None  # a layout this check does not know: the restore itself decides
         for index, variable in enumerate(wanted):
             if saved.get(index) != tuple(variable.shape):
                 return (f"{variable.path}: shape {list(saved.get(index, ()))} in the checkpoint, "
