@@ -125,6 +125,30 @@ def cached_tfrecord(path: str, key: str, build) -> Dict:
     return cached_records(path, key, write)
 
 
+def pipeline_records(path: str, batch_size: int, is_training: bool, seed: int = 12345,
+                     input_context: Optional[tf.distribute.InputContext] = None,
+                     shuffle_buffer: int = 10000):
+    """(records, per-pipeline batch size) of a TFRecord file for one input pipeline: its shard
+    of the rows and, for training, shuffled with a fixed seed and repeated."""
+    ds = tf.data.TFRecordDataset(path)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if is_training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    per_pipeline = batch_size
+    if input_context is not None:
+        per_pipeline = input_context.get_per_replica_batch_size(batch_size)
+    return ds, per_pipeline
+
+
+def encoder_inputs(parsed) -> Dict[str, tf.Tensor]:
+    """The encoder's inputs (TF Hub names, int32) from parsed `input_ids`/`input_mask`/
+    `segment_ids` features."""
+    return {"input_word_ids": tf.cast(parsed["input_ids"], tf.int32),
+            "input_mask": tf.cast(parsed["input_mask"], tf.int32),
+            "input_type_ids": tf.cast(parsed["segment_ids"], tf.int32)}
+
+
 def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_training: bool,
                        is_regression: bool = False, seed: int = 12345,
                        input_context: Optional[tf.distribute.InputContext] = None,
@@ -147,22 +171,12 @@ def classifier_dataset(path: str, max_seq_length: int, batch_size: int, is_train
     per-replica share and its own shard of the files' rows.
     """
     spec = feature_spec(max_seq_length, is_regression)
-    ds = tf.data.TFRecordDataset(path)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if is_training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-    per_pipeline = batch_size
-    if input_context is not None:
-        per_pipeline = input_context.get_per_replica_batch_size(batch_size)
+    ds, per_pipeline = pipeline_records(path, batch_size, is_training, seed, input_context,
+                                        shuffle_buffer)
 
     def decode(records):
         parsed = tf.io.parse_example(records, spec)
-        features = {
-            "input_word_ids": tf.cast(parsed["input_ids"], tf.int32),
-            "input_mask": tf.cast(parsed["input_mask"], tf.int32),
-            "input_type_ids": tf.cast(parsed["segment_ids"], tf.int32),
-        }
+        features = encoder_inputs(parsed)
         labels = parsed["label_ids"] if is_regression else tf.cast(parsed["label_ids"], tf.int32)
         return features, labels, tf.cast(parsed["is_real_example"], tf.float32)
 

@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.data.squad_features import SquadFeatures
-from bert_tf.data.features import cached_records, write_records
+from bert_tf.data.features import (cached_records, encoder_inputs, pipeline_records,
+                                   write_records)
 
 PADDING_UNIQUE_ID = 0
 
@@ -113,20 +114,12 @@ def squad_dataset(path: str, max_seq_length: int, batch_size: int, is_training: 
     `input_context` each pipeline gets its per-replica share and its own shard of the rows.
     """
     spec = squad_feature_spec(max_seq_length, is_training)
-    ds = tf.data.TFRecordDataset(path)
-    per_pipeline = batch_size
-    if input_context is not None:
-        if input_context.num_input_pipelines > 1:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        per_pipeline = input_context.get_per_replica_batch_size(batch_size)
-    if is_training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds, per_pipeline = pipeline_records(path, batch_size, is_training, seed, input_context,
+                                        shuffle_buffer)
 
     def decode(records):
         parsed = tf.io.parse_example(records, spec)
-        features = {"input_word_ids": tf.cast(parsed["input_ids"], tf.int32),
-                    "input_mask": tf.cast(parsed["input_mask"], tf.int32),
-                    "input_type_ids": tf.cast(parsed["segment_ids"], tf.int32)}
+        features = encoder_inputs(parsed)
         if is_training:
             labels = tf.cast(tf.stack([parsed["start_positions"], parsed["end_positions"]], 1),
                              tf.int32)
