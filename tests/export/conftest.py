@@ -1,5 +1,9 @@
 """Shared export fixtures: one tiny Google model (with pretraining heads) exported once."""
 
+import json
+import socket
+import threading
+
 import numpy as np
 import pytest
 
@@ -74,3 +78,62 @@ def xla_compiled_functions(savedmodel_dir):
                   if f.attr["_XlaMustCompile"].b]
         found += [n.name for n in nodes if n.attr["_XlaMustCompile"].b]
     return found
+
+
+# bert_tf.serve on the exported classifier, for the hardening and fuzz tests.
+READ_TIMEOUT_S = 1.0
+MAX_CONNECTIONS = 3
+
+
+@pytest.fixture
+def start_server(exported_run):
+    """start_server(read_timeout) -> port of a server on the exported classifier."""
+    from bert_tf.serve import make_server
+
+    _, export = exported_run
+    started = []
+
+    def start(read_timeout=READ_TIMEOUT_S):
+        srv = make_server(str(export / "classifier"), "127.0.0.1", 0, max_body_bytes=8192,
+                          max_connections=MAX_CONNECTIONS, read_timeout=read_timeout)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        started.append(srv)
+        return srv.server_address[1]
+
+    yield start
+    for srv in started:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+def _raw(port, data: bytes, timeout=10.0):
+    """Sends raw bytes, returns (status, JSON body) of the reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        reply = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _post(port, body: bytes, content_length=None):
+    length = str(len(body)) if content_length is None else content_length
+    request = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {length}\r\nConnection: close\r\n\r\n").encode("utf-8") + body
+    return _raw(port, request)
+
+
+def _assert_serving(port, tiny_model):
+    body = json.dumps({"instances": [{"sentence": tiny_model.words[0],
+                                      "sentence_b": tiny_model.words[1]}]}).encode()
+    status, reply = _post(port, body)
+    assert status == 200 and len(reply["predictions"]) == 1

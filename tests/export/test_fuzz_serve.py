@@ -20,9 +20,8 @@ pytest.importorskip("hypothesis", reason="fuzzing needs hypothesis (pip install 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-# The server fixtures of the hardening tests: a served export, max_body_bytes 8192, 1 s reads.
-from export.test_serve_hardening import (_assert_serving, server,  # noqa: E402,F401
-                                         start_server)
+# The `server` fixture (tests/export/conftest.py): a served export, max_body_bytes 8192, 1 s reads.
+from export.conftest import _assert_serving  # noqa: E402
 
 REPLY_TIMEOUT_S = 10.0
 DOCUMENTED_ERRORS = {400, 404, 408, 411, 413, 503}
