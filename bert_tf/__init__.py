@@ -37,8 +37,8 @@ __version__ = "0.1.0"
 _API = {
     "bert_tf.modeling": (
         "BertConfig", "ConfigError", "BertEncoder", "BertClassifier", "BertPretrainer",
-        "BertMaskedLMHead", "BertNextSentenceHead", "BertClassificationHead", "BertSpanHead",
-        "BertTokenClassificationHead", "INPUT_NAMES",
+        "BertQuestionAnswerer", "BertTokenClassifier", "BertMaskedLMHead", "BertNextSentenceHead",
+        "BertClassificationHead", "BertSpanHead", "BertTokenClassificationHead", "INPUT_NAMES",
     ),
     "bert_tf.tokenization": ("FullTokenizer", "BertPreprocessor", "InputExample"),
     "bert_tf.checkpoints": (
@@ -73,7 +73,8 @@ if TYPE_CHECKING:  # for static analysers and IDEs; never true at run time
     from bert_tf.export import export_model
     from bert_tf.modeling import (INPUT_NAMES, BertClassificationHead, BertClassifier, BertConfig,
                                   BertEncoder, BertMaskedLMHead, BertNextSentenceHead,
-                                  BertPretrainer, BertSpanHead, BertTokenClassificationHead,
+                                  BertPretrainer, BertQuestionAnswerer, BertSpanHead,
+                                  BertTokenClassificationHead, BertTokenClassifier,
                                   ConfigError)
     from bert_tf.tokenization import BertPreprocessor, FullTokenizer, InputExample
     from bert_tf.training import create_optimizer

@@ -18,9 +18,13 @@ Example:
 """
 
 import contextlib
+import errno
 import os
 import tempfile
 import uuid
+
+# What a write to a full disk, past a file-size limit or quota, or to a failing disk raises.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO)
 
 
 def is_local(path) -> bool:
@@ -90,11 +94,17 @@ def atomic_output(path, binary: bool = False, encoding: str = "utf-8"):
             with tf.io.gfile.GFile(temp, "wb" if binary else "w") as handle:
                 yield handle
             return
-        with open(temp, "wb" if binary else "w", encoding=None if binary else encoding,
-                  newline=None if binary else "\n") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())  # on disk before the rename makes it the file
+        try:
+            with open(temp, "wb" if binary else "w", encoding=None if binary else encoding,
+                      newline=None if binary else "\n") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before the rename makes it the file
+        except OSError as error:
+            # A failed write() names no file; the message should name the one being written.
+            if error.errno in _WRITE_ERRNOS and error.filename is None:
+                raise OSError(error.errno, error.strerror, path) from error
+            raise
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -1,11 +1,21 @@
-"""A small HTTP JSON endpoint on an exported raw-string classifier SavedModel.
+"""A small HTTP JSON endpoint on an exported classifier, question answerer or tagger SavedModel.
 
     python -m bert_tf.serve --model EXPORT_DIR/classifier [--port 8080] [--host 127.0.0.1]
+    python -m bert_tf.serve --model EXPORT_DIR/question_answerer
+    python -m bert_tf.serve --model EXPORT_DIR/tagger
 
-POST /predict with {"instances": [{"sentence": "...", "sentence_b": "..."}, ...]} (sentence_b
-only for pair models; a bare string is a single-sentence instance). The reply is
+Classifier: POST /predict with {"instances": [{"sentence": "...", "sentence_b": "..."}, ...]}
+(sentence_b only for pair models; a bare string is a single-sentence instance). The reply is
 {"predictions": [{"label": "positive", "probabilities": {"negative": 0.1, ...}}, ...]} (or
-{"score": x} for regression). GET /health answers {"status": "ok", ...}.
+{"score": x} for regression).
+Question answerer: POST /predict with {"question": "...", "context": "..."}; the reply is
+{"answer": "...", "start": 12, "end": 18, "score": 7.5} (character offsets in the context, end
+exclusive, -1 when there is no answer; v2.0 models add "has_answer" and "null_odds"). With lists
+of questions and contexts, each reply field is a list in the same order.
+Tagger: POST /predict with {"sentence": "..."}; the reply is {"entities": [{"text": "Paris",
+"type": "LOC", "start": 12, "end": 17, "score": 0.98}, ...], "tags": ["O", ..., "B-LOC"]}.
+With {"sentences": [...]}, "entities" and "tags" hold one list per sentence.
+GET /health answers {"status": "ok", ...}.
 
 A small endpoint for one machine (loopback by default), not a production server: TF Serving
 serves the same SavedModel (docs/export-and-serving.md). Every client error gets a 4xx with a
@@ -46,6 +56,8 @@ class RequestError(ValueError):
 
 class ClassifierService:
     """Loads the SavedModel once; `predict(instances)` -> list of prediction dicts."""
+
+    kind = "classifier"
 
     def __init__(self, path):
         import tensorflow as tf
@@ -93,6 +105,127 @@ class ClassifierService:
         names = [x.decode("utf-8") for x in out["label"].numpy()]
         return [{"label": name, "probabilities": {l: float(p) for l, p in zip(self.labels, row)}}
                 for name, row in zip(names, probs)]
+
+    def health(self):
+        return {"status": "ok", "labels": self.labels, "pair": self.pair}
+
+    def reply(self, payload):
+        """The JSON reply to a request body (already parsed)."""
+        if not isinstance(payload, dict) or "instances" not in payload:
+            raise RequestError(400, 'expected a JSON object with "instances"')
+        return {"predictions": self.predict(payload["instances"])}
+
+
+class QuestionAnswererService:
+    """Loads a question_answerer SavedModel once; `reply(payload)` answers its questions."""
+
+    kind = "question_answerer"
+
+    def __init__(self, path):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the tokenizer ops the SavedModel uses
+
+        self._tf = tf
+        self.fn = tf.saved_model.load(path).signatures["serving_default"]
+        with open(os.path.join(path, "assets", "squad_info.json"), encoding="utf-8") as f:
+            self.info = json.load(f)
+        self.v2 = bool(self.info["version_2_with_negative"])
+
+    def health(self):
+        return {"status": "ok", "task": "question_answering", "version_2_with_negative": self.v2}
+
+    def reply(self, payload):
+        if not isinstance(payload, dict) or "question" not in payload or "context" not in payload:
+            raise RequestError(400, 'expected a JSON object with "question" and "context"')
+        question, context = payload["question"], payload["context"]
+        single = isinstance(question, str) and isinstance(context, str)
+        if single:
+            question, context = [question], [context]
+        if not (isinstance(question, list) and isinstance(context, list)):
+            raise RequestError(400, '"question" and "context" must both be strings or both lists')
+        if not question or len(question) != len(context):
+            raise RequestError(400, '"question" and "context" must be non-empty lists of the '
+                                    "same length")
+        if len(question) > MAX_INSTANCES:
+            raise RequestError(413, f"at most {MAX_INSTANCES} questions per request")
+        for name, texts in (("question", question), ("context", context)):
+            for i, text in enumerate(texts):
+                if not isinstance(text, str):
+                    raise RequestError(400, f"{name}[{i}]: expected a string")
+        tf = self._tf
+        out = self.fn(question=tf.constant([_utf8(q, f"question[{i}]")
+                                            for i, q in enumerate(question)]),
+                      context=tf.constant([_utf8(c, f"context[{i}]")
+                                           for i, c in enumerate(context)]))
+        fields = {"answer": [t.decode("utf-8") for t in out["text"].numpy()],
+                  "start": [int(x) for x in out["start"].numpy()],
+                  "end": [int(x) for x in out["end"].numpy()],
+                  "score": [float(x) for x in out["score"].numpy()]}
+        if self.v2:
+            fields["has_answer"] = [bool(x) for x in out["has_answer"].numpy()]
+            fields["null_odds"] = [float(x) for x in out["null_odds"].numpy()]
+        return {k: v[0] for k, v in fields.items()} if single else fields
+
+
+class TaggerService:
+    """Loads a tagger SavedModel once; `reply(payload)` tags its sentences."""
+
+    kind = "tagger"
+
+    def __init__(self, path):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the tokenizer ops the SavedModel uses
+
+        self._tf = tf
+        self.fn = tf.saved_model.load(path).signatures["serving_default"]
+        with open(os.path.join(path, "assets", "ner_info.json"), encoding="utf-8") as f:
+            self.labels = json.load(f)["labels"]
+
+    def health(self):
+        return {"status": "ok", "task": "token_classification", "labels": self.labels}
+
+    def reply(self, payload):
+        if not isinstance(payload, dict) or ("sentence" in payload) == ("sentences" in payload):
+            raise RequestError(400, 'expected a JSON object with "sentence" or "sentences"')
+        single = "sentence" in payload
+        sentences = [payload["sentence"]] if single else payload["sentences"]
+        if single and not isinstance(sentences[0], str):
+            raise RequestError(400, '"sentence" must be a string')
+        if not isinstance(sentences, list) or not sentences:
+            raise RequestError(400, '"sentences" must be a non-empty list of strings')
+        if len(sentences) > MAX_INSTANCES:
+            raise RequestError(413, f"at most {MAX_INSTANCES} sentences per request")
+        for i, text in enumerate(sentences):
+            if not isinstance(text, str):
+                raise RequestError(400, f"sentences[{i}]: expected a string")
+        where = (lambda i: "sentence") if single else (lambda i: f"sentences[{i}]")
+        out = self.fn(sentences=self._tf.constant([_utf8(s, where(i))
+                                                   for i, s in enumerate(sentences)]))
+        out = {k: v.numpy() for k, v in out.items()}
+        tags, entities = [], []
+        for i in range(len(sentences)):
+            tags.append([t.decode("utf-8") for t in out["tags"][i, :out["num_words"][i]]])
+            entities.append([
+                {"text": out["entity_text"][i, e].decode("utf-8"),
+                 "type": out["entity_type"][i, e].decode("utf-8"),
+                 "start": int(out["entity_start"][i, e]), "end": int(out["entity_end"][i, e]),
+                 "score": float(out["entity_score"][i, e])}
+                for e in range(out["num_entities"][i])])
+        if single:
+            return {"entities": entities[0], "tags": tags[0]}
+        return {"entities": entities, "tags": tags}
+
+
+def load_service(path):
+    """The service for the SavedModel at `path`: a question answerer when it carries
+    squad_info.json, a tagger when it carries ner_info.json, else a classifier."""
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"{path} is not a SavedModel folder (no saved_model.pb)")
+    if os.path.exists(os.path.join(path, "assets", "squad_info.json")):
+        return QuestionAnswererService(path)
+    if os.path.exists(os.path.join(path, "assets", "ner_info.json")):
+        return TaggerService(path)
+    return ClassifierService(path)
 
 
 def _utf8(text, where):
@@ -162,8 +295,7 @@ def make_handler(service, max_body_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEO
 
         def do_GET(self):  # noqa: N802 - http.server's naming
             if self.path.rstrip("/") == "/health":
-                self._reply(200, {"status": "ok", "labels": service.labels,
-                                  "pair": service.pair})
+                self._reply(200, service.health())
             else:
                 self._reply(404, {"error": f"no route {self.path}; POST /predict"})
 
@@ -196,9 +328,7 @@ def make_handler(service, max_body_bytes=MAX_BODY_BYTES, read_timeout=READ_TIMEO
                     raise RequestError(400, f"malformed JSON: {e}") from None
                 except RecursionError:
                     raise RequestError(400, "malformed JSON: nested too deeply") from None
-                if not isinstance(payload, dict) or "instances" not in payload:
-                    raise RequestError(400, 'expected a JSON object with "instances"')
-                self._reply(200, {"predictions": service.predict(payload["instances"])})
+                self._reply(200, service.reply(payload))
             except RequestError as e:
                 self._reply(e.status, {"error": str(e)})
             except Exception as e:  # noqa: BLE001 - the server must survive any request
@@ -219,7 +349,7 @@ def make_server(model_path, host="127.0.0.1", port=8080, max_body_bytes=MAX_BODY
         raise AddressError(f"--host/--port: cannot listen on {host}:{port}: "
                            f"{getattr(e, 'strerror', None) or e}") from None
     try:
-        service = ClassifierService(model_path)
+        service = load_service(model_path)
     except BaseException:
         server.server_close()
         raise
@@ -230,7 +360,9 @@ def make_server(model_path, host="127.0.0.1", port=8080, max_body_bytes=MAX_BODY
 def main(argv=None):
     parser = cli.ArgumentParser(prog="python -m bert_tf.serve", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="the exported classifier/ SavedModel")
+    parser.add_argument("--model", required=True,
+                        help="the exported classifier/, question_answerer/ or tagger/ "
+                             "SavedModel")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     parser.add_argument("--port", type=cli.bounded(int, 0, 65535), default=8080,
                         help="0 picks a free port")
@@ -252,8 +384,7 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         cli.fail(f"--model: {e}", cli.DATA)
     except KeyError as e:
-        cli.fail(f"--model: {args.model}: no {e} in its classifier_info.json or signatures",
-                 cli.DATA)
+        cli.fail(f"--model: {args.model}: no {e} in its info file or signatures", cli.DATA)
     host, port = server.server_address[:2]
     print(f"serving {args.model} on http://{host}:{port}/predict", flush=True)
     try:

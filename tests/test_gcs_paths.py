@@ -7,9 +7,10 @@ a subprocess started with the emulator's environment, in empty cwd/HOME/TMPDIR f
 
 import json
 import sys
-
+from pathlib import Path
 
 from test_gcs_emulator import REPO_ROOT, isolated_run, local_files, python
+from training.test_run_pretraining import tiny_pretraining  # noqa: F401 - a fixture
 
 # Runs the model-file, vocab, config, checkpoint and data paths on argv[1] (model folder),
 # writing under argv[2]; prints one `RESULTS {json}` line with values that hold no path.
@@ -213,3 +214,92 @@ def test_export_on_gcs_equals_local(gcs_emulator, make_google_folder, tiny_confi
             "export_report.json"} <= set(results[1]["files"])
     assert not [n for n in gcs_emulator.objects("tf-export", "out/") if ".staging-" in n]
     assert local_files(dirs) == []
+
+
+def _gcs_files(gcs_emulator, bucket, prefix):
+    """{path under prefix: bytes} of the objects there (folder markers left out)."""
+    return {name[len(prefix):]: gcs_emulator.read(bucket, name)
+            for name in gcs_emulator.objects(bucket, prefix) if not name.endswith("/")}
+
+
+def _local_files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _float_variables(files, part, folder):
+    """{key: array} of the float variables (the weights) of SavedModel `part` in `files`.
+
+    Exports are compared by these, their assets and their file names: the graph protos name
+    traced functions by a per-process counter, and the dropout layers' seed states (int64)
+    are drawn anew by each process that builds the model.
+    """
+    import tensorflow as tf
+
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        if name.startswith(f"{part}/variables/"):
+            (folder / name.rsplit("/", 1)[1]).write_bytes(data)
+    reader = tf.train.load_checkpoint(str(folder / "variables"))
+    dtypes = reader.get_variable_to_dtype_map()
+    return {key: reader.get_tensor(key) for key, dtype in dtypes.items() if dtype.is_floating}
+
+
+def test_run_pretraining_and_export_with_every_path_on_gcs(gcs_emulator, tiny_pretraining,
+                                                           tmp_path):
+    import numpy as np
+    from training.test_run_pretraining import pretraining_args
+
+    folder, records = tiny_pretraining
+    records = Path(records)
+    bucket = gcs_emulator.bucket("tf-pretraining")
+    gs_model = gcs_emulator.upload(folder, "tf-pretraining", "model")
+    gcs_emulator.write("tf-pretraining", f"data/{records.name}", records.read_bytes())
+    env = dict(gcs_emulator.env, PYTHONPATH=str(REPO_ROOT))
+
+    def pretrain(side, model, data, out, export):
+        args = pretraining_args(model, f"{data}/{records.name}", out, max_seq_length=16,
+                                max_predictions_per_seq=3, train_batch_size=4,
+                                eval_batch_size=4, num_train_steps=4, num_warmup_steps=1,
+                                max_eval_steps=2, learning_rate=1e-3, log_every_steps=1,
+                                deterministic="true", export_dir=export)
+        done, dirs = isolated_run(tmp_path / side, [
+            sys.executable, str(REPO_ROOT / "run_pretraining.py"), *args], env)
+        assert done.returncode == 0, done.stderr[-4000:]
+        return dirs
+
+    local = tmp_path / "local"
+    pretrain("local_run", str(folder), str(records.parent), str(local / "out"),
+             str(local / "export"))
+    dirs = pretrain("remote_run", gs_model, f"{bucket}/data", f"{bucket}/out",
+                    f"{bucket}/export")
+    assert local_files(dirs) == []
+    remote_out = _gcs_files(gcs_emulator, "tf-pretraining", "out/")
+    assert remote_out["eval_results.txt"] == (local / "out" / "eval_results.txt").read_bytes()
+    for name in ("bert_model.ckpt.index", "bert_config.json", "vocab.txt"):
+        assert remote_out[f"pretrained_model/{name}"] == \
+            (local / "out" / "pretrained_model" / name).read_bytes(), name
+
+    # The export command on the gs:// run folder (its pretrained_model/), into gs://.
+    done, dirs = isolated_run(tmp_path / "remote_export", [
+        sys.executable, "-m", "bert_tf.export", f"--model={bucket}/out",
+        f"--output={bucket}/cli_export"], env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert local_files(dirs) == []
+
+    expected = _local_files(local / "export")
+    assert {"encoder/saved_model.pb", "preprocessor/saved_model.pb",
+            "encoder/variables/variables.index", "export_report.json"} <= set(expected)
+    weights = _float_variables(expected, "encoder", tmp_path / "expected")
+    assert len(weights) > 20
+    for prefix in ("export/", "cli_export/"):
+        exported = _gcs_files(gcs_emulator, "tf-pretraining", prefix)
+        assert sorted(exported) == sorted(expected), prefix
+        assert json.loads(exported["export_report.json"])["kind"] == "pretrainer"
+        assert {n: d for n, d in exported.items() if "/assets/" in n} == \
+            {n: d for n, d in expected.items() if "/assets/" in n}
+        ours = _float_variables(exported, "encoder", tmp_path / prefix)
+        assert sorted(ours) == sorted(weights), prefix
+        assert all(np.array_equal(ours[k], weights[k]) for k in weights), prefix
+    names = gcs_emulator.objects("tf-pretraining")
+    assert not [n for n in names if ".staging-" in n or ".tmp-" in n], names

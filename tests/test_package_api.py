@@ -36,10 +36,10 @@ def test_every_name_in_all_imports():
 
 
 def test_main_api_is_exported():
-    wanted = {"BertConfig", "BertEncoder", "BertClassifier", "BertPretrainer", "BertMaskedLMHead",
-              "BertNextSentenceHead", "BertClassificationHead", "BertSpanHead",
-              "BertTokenClassificationHead", "FullTokenizer", "BertPreprocessor",
-              "load_pretrained", "save_google_checkpoint"}
+    wanted = {"BertConfig", "BertEncoder", "BertClassifier", "BertPretrainer",
+              "BertQuestionAnswerer", "BertMaskedLMHead", "BertNextSentenceHead",
+              "BertClassificationHead", "BertSpanHead", "BertTokenClassificationHead",
+              "FullTokenizer", "BertPreprocessor", "load_pretrained", "save_google_checkpoint"}
     assert wanted <= set(bert_tf.__all__)
     assert wanted <= set(dir(bert_tf))
 

@@ -9,3 +9,4 @@ from bert_tf.checkpoints.hf import hf_name_to_google, read_hf_config, read_hf_we
 from bert_tf.checkpoints.mapping import google_weight_map
 from bert_tf.checkpoints.pretrained import (detect_format, load_pretrained, load_weights_into,
                                            read_pretrained_config)
+from bert_tf.checkpoints.squad_info import SQUAD_INFO_NAME, SquadInfo, read_squad_info

@@ -78,7 +78,9 @@ def assign_weights(model, reader, required_prefixes=("bert/",)) -> LoadReport:
         model: a bert_tf model (built on demand).
         reader: an object with `names()`, `shape(name)`, `get(name)`, `source`, `format`.
         required_prefixes: Google-name prefixes that must all be present (the encoder by
-            default); other missing variables (heads) stay freshly initialised and are reported.
+            default), except variables the model's outputs do not use (the mapping marks
+            them optional: the pooler of a question answerer); other missing variables
+            (heads) stay freshly initialised and are reported.
     """
     table = google_weight_map(model)
     available = set(reader.names())
@@ -100,7 +102,8 @@ def assign_weights(model, reader, required_prefixes=("bert/",)) -> LoadReport:
         mapped.variable.assign(value.astype(mapped.variable.dtype))
         report.loaded.append(name)
     report.unused = sorted(n for n in available - set(table) if not is_bookkeeping(n))
-    needed = [n for n in report.missing if n.startswith(tuple(required_prefixes))]
+    needed = [n for n in report.missing
+              if n.startswith(tuple(required_prefixes)) and not table[n].optional]
     if needed:
         more = f" (and {len(needed) - 3} more)" if len(needed) > 3 else ""
         raise CheckpointError(

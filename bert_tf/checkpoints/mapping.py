@@ -8,12 +8,16 @@ Google stores dense kernels `[in, out]` like Keras, except the top-level heads
 import collections
 from typing import NamedTuple
 
-from bert_tf.modeling import BertClassifier, BertEncoder, BertPretrainer
+from bert_tf.modeling import (BertClassifier, BertEncoder, BertPretrainer, BertQuestionAnswerer,
+                              BertTokenClassifier)
 
 
 class MappedVariable(NamedTuple):
     variable: object  # a keras.Variable
     transpose: bool
+    # The model's outputs do not depend on it: a checkpoint may lack it even under a required
+    # prefix (the loader reports it missing and leaves it initialised).
+    optional: bool = False
 
 
 def _dense(table, prefix, dense, transpose=False):
@@ -52,7 +56,8 @@ def encoder_weight_map(encoder: BertEncoder):
 
 
 def google_weight_map(model):
-    """OrderedDict: Google name -> MappedVariable for an encoder, classifier or pretrainer."""
+    """OrderedDict: Google name -> MappedVariable for an encoder, classifier, question
+    answerer or pretrainer."""
     if isinstance(model, BertEncoder):
         return encoder_weight_map(model)
     if isinstance(model, BertClassifier):
@@ -61,6 +66,25 @@ def google_weight_map(model):
         # run_classifier's head lives at the top level: `output_weights [num_labels, H]`.
         table["output_weights"] = MappedVariable(model.head.dense.kernel, True)
         table["output_bias"] = MappedVariable(model.head.dense.bias, False)
+        return table
+    if isinstance(model, BertTokenClassifier):
+        model.ensure_built()
+        table = encoder_weight_map(model.encoder)
+        # The tagging head under run_classifier's top-level names, as HF's `classifier.*`.
+        table["output_weights"] = MappedVariable(model.head.dense.kernel, True)
+        table["output_bias"] = MappedVariable(model.head.dense.bias, False)
+        for name in ("bert/pooler/dense/kernel", "bert/pooler/dense/bias"):
+            table[name] = table[name]._replace(optional=True)  # never read by a tagger
+        return table
+    if isinstance(model, BertQuestionAnswerer):
+        model.ensure_built()
+        table = encoder_weight_map(model.encoder)
+        # run_squad's head: `cls/squad/output_weights [2, H]`, `cls/squad/output_bias [2]`.
+        _dense(table, "cls/squad", model.head.dense, transpose=True)
+        # The answerer never reads the pooler, and HF's BertForQuestionAnswering has none;
+        # Google's run_squad folders do, and it is saved for them.
+        for name in ("bert/pooler/dense/kernel", "bert/pooler/dense/bias"):
+            table[name] = table[name]._replace(optional=True)
         return table
     if isinstance(model, BertPretrainer):
         model.ensure_built()

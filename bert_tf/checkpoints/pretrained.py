@@ -117,7 +117,8 @@ def load_pretrained(path: str, model_class=BertEncoder, config: Optional[BertCon
 
     Args:
         path: a Google folder or `bert_model.ckpt` prefix, or an HF folder with safetensors.
-        model_class: `BertEncoder`, `BertClassifier` or `BertPretrainer`.
+        model_class: `BertEncoder`, `BertClassifier`, `BertTokenClassifier`,
+            `BertQuestionAnswerer` or `BertPretrainer`.
         config: overrides the config found beside the weights.
         required_prefixes: variables that must be present (heads may be absent; they are
             then freshly initialised and listed in the report).

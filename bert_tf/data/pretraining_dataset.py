@@ -6,7 +6,9 @@ Reads the records of `create_pretraining_data` (the original's features, see
 * training: the file list repeated and shuffled (buffer = number of files), records interleaved
   from `min(4, files)` files at a time, a 100-record shuffle buffer, full batches only; with a
   `seed` the order is reproducible (the original's interleave was "sloppy");
-* evaluation: one pass over the files in order; the last batch may be smaller.
+* evaluation: one pass over the files in order; the last batch may be smaller, except with
+  `static_shapes=True` (TPU), where it is dropped as in training, as the original's eval input
+  did: every batch then has the same shape.
 
 Every file is checked before the pipeline is built: its first record must hold each feature
 with the right type and length, otherwise a `PretrainingDataError` names the file and feature.
@@ -126,7 +128,8 @@ def pretraining_dataset(input_patterns, max_seq_length: int, max_predictions_per
                         input_context: tf.distribute.InputContext = None,
                         dynamic_masking: bool = False, vocab_size: int = None,
                         mask_id: int = None, special_ids: Sequence[int] = (),
-                        masked_lm_prob: float = 0.15, no_nsp: bool = False) -> tf.data.Dataset:
+                        masked_lm_prob: float = 0.15, no_nsp: bool = False,
+                        static_shapes: bool = False) -> tf.data.Dataset:
     """Batches of `(features, labels, weights)` from pretraining TFRecords (see module docstring).
 
     Args:
@@ -142,6 +145,10 @@ def pretraining_dataset(input_patterns, max_seq_length: int, max_predictions_per
             `mask_id` and `special_ids`; `special_ids_from_vocab` gives them).
         masked_lm_prob: the masking rate of dynamic masking.
         no_nsp: set `next_sentence_weights` to 0 (train without next sentence prediction).
+        static_shapes: drop an evaluation pass's last partial batch too, so that every
+            dimension is fixed (TPUs, `--tpu_checks`). Dropped rather than padded: the
+            next-sentence metrics count every row of a batch, so weight-0 padding rows would
+            count. Training batches are always whole.
 
     Raises:
         PretrainingDataError: a glob matching nothing, no records at all, or a file whose
@@ -203,5 +210,5 @@ def pretraining_dataset(input_patterns, max_seq_length: int, max_predictions_per
 
     # enumerate() numbers every read of a sequence, so each epoch gets its own masks.
     d = d.enumerate().map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    d = d.batch(batch_size, drop_remainder=is_training)
+    d = d.batch(batch_size, drop_remainder=is_training or static_shapes)
     return d.prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,5 @@
-"""Export to the TF Hub BERT SavedModel signatures, raw-string classifiers and TFLite.
+"""Export to the TF Hub BERT SavedModel signatures, raw-string classifiers, question answerers
+and taggers, and TFLite.
 
 `python -m bert_tf.export --model PATH --output DIR [--tflite]`, or `export_model(...)`.
 The SavedModels load with `tf.saved_model.load` (after `import tensorflow_text` for those that

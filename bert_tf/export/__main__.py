@@ -1,8 +1,9 @@
 """python -m bert_tf.export --model PATH --output DIR [--tflite] [--task_name T --data_dir D]
 
-PATH: a Google / HF safetensors / TF Hub model folder, or a run_classifier / run_pretraining
-output_dir. With --task_name and --data_dir, the TFLite accuracy is measured on that task's dev
-examples (e.g. --task_name=tsv --data_dir=data/drugreview for the demo).
+PATH: a Google / HF safetensors / TF Hub model folder, or a run_classifier / run_squad /
+run_ner / run_pretraining output_dir (a SQuAD model also gets question_answerer/, a run_ner
+model tagger/). With --task_name and --data_dir, the TFLite accuracy is measured on that task's
+dev examples (e.g. --task_name=tsv --data_dir=data/drugreview for the demo).
 """
 
 import argparse
@@ -44,6 +45,11 @@ def main(argv=None):
                      seq_length=args.seq_length, eval_examples=examples)
     except (ExportError, *USER_ERRORS) as e:
         cli.fail(str(e), cli.exit_status(e))
+    except Exception as e:  # a full disk or an unreachable bucket: one line; bugs keep their traceback
+        line = cli.storage_failure(e)
+        if line is None:
+            raise
+        cli.fail(line, cli.DATA)
 
 
 if __name__ == "__main__":

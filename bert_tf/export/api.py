@@ -1,11 +1,15 @@
 """`export_model`: everything a trained model deploys as, from one path.
 
 PATH may be anything `from_pretrained` reads (Google folder, HF safetensors folder, TF Hub
-encoder SavedModel) or a run_classifier / run_pretraining `--output_dir` (its `final_model/`
-or `pretrained_model/` is used). Writes into OUTPUT:
+encoder SavedModel) or a run_classifier / run_squad / run_ner / run_pretraining `--output_dir`
+(its `final_model/` or `pretrained_model/` is used). Writes into OUTPUT:
   encoder/        TF Hub encoder SavedModel (with `.mlm` when the model has its MLM head)
   preprocessor/   TF Hub preprocessor SavedModel (strings -> encoder inputs)
   classifier/     raw-string classifier SavedModel (only for a fine-tuned classifier)
+  question_answerer/   question + context -> answer SavedModel (only for a SQuAD model: a
+                  folder with squad_info.json)
+  tagger/         raw sentences -> word tags and entities SavedModel (only for a run_ner
+                  model: a folder with ner_info.json)
   classifier.tflite, classifier_int8.tflite   (with tflite=True, classifiers only)
   export_report.json   sizes, and the TFLite agreement / accuracy figures
 Each part is written into a staging folder inside OUTPUT and moved into place when complete,
@@ -28,8 +32,11 @@ import tensorflow as tf
 
 from bert_tf.checkpoints import CheckpointError, load_pretrained
 from bert_tf.checkpoints.classifier_info import ClassifierInfo, read_classifier_info
+from bert_tf.checkpoints.ner_info import NerInfo, read_ner_info
 from bert_tf.checkpoints.pretrained import model_folder, vocab_file_of
-from bert_tf.modeling import BertClassifier, BertPretrainer
+from bert_tf.checkpoints.squad_info import SquadInfo, read_squad_info
+from bert_tf.modeling import (BertClassifier, BertPretrainer, BertQuestionAnswerer,
+                              BertTokenClassifier)
 from bert_tf.modeling.config import write_text_atomic
 from bert_tf.tokenization import FullTokenizer, convert_single_example, infer_do_lower_case
 
@@ -61,12 +68,23 @@ def resolve_model_path(path: str) -> str:
 
 
 def _load(path: str):
-    """(model, ClassifierInfo or None): a classifier, a pretrainer with MLM head, or an encoder."""
+    """(model, ClassifierInfo, SquadInfo, NerInfo or None): a classifier, a question
+    answerer, a tagger, a pretrainer with MLM head, or an encoder."""
     info = read_classifier_info(model_folder(path))
     if info is not None:
         model = load_pretrained(path, BertClassifier, num_labels=info.num_labels,
                                 pooling=info.pooling, required_prefixes=("bert/", "output_"))
         return model, info
+    squad = read_squad_info(model_folder(path))
+    if squad is not None:
+        model = load_pretrained(path, BertQuestionAnswerer,
+                                required_prefixes=("bert/", "cls/squad/"))
+        return model, squad
+    ner = read_ner_info(model_folder(path))
+    if ner is not None:
+        model = load_pretrained(path, BertTokenClassifier, num_labels=ner.num_labels,
+                                required_prefixes=("bert/", "output_"))
+        return model, ner
     model = load_pretrained(path, BertPretrainer)
     if any(n.startswith("cls/predictions/") for n in model.load_report.missing):
         return model.encoder, None  # no trained MLM head: export the encoder alone
@@ -187,15 +205,17 @@ def export_model(model_path: str, output_dir: str, tflite: bool = False,
         model_path: see the module docstring.
         output_dir: created if needed; parts already there are replaced.
         tflite: also write the TFLite classifier (float32 and int8) and compare it.
-        do_lower_case: tokenizer casing (default: the classifier's, else inferred from the
-            vocab folder name, else True).
-        seq_length: the preprocessor's default packed length (default: the classifier's
-            max_seq_length, else 128).
+        do_lower_case: tokenizer casing (default: the classifier's, question answerer's or
+            tagger's, else inferred from the vocab folder name, else True).
+        seq_length: the preprocessor's default packed length (default: the classifier's,
+            question answerer's or tagger's max_seq_length, else 128).
         eval_examples: labelled `InputExample`s on which to report TFLite accuracy.
     """
     from bert_tf.export.classifier import save_classifier
     from bert_tf.export.encoder import save_encoder
     from bert_tf.export.preprocessor import save_preprocessor
+    from bert_tf.export.question_answerer import save_question_answerer
+    from bert_tf.export.tagger import label_codes, save_tagger
 
     log = log or (lambda text: print(text, flush=True))
     path = resolve_model_path(model_path)
@@ -211,10 +231,22 @@ def export_model(model_path: str, output_dir: str, tflite: bool = False,
         do_lower_case = True if do_lower_case is None else do_lower_case
     if info is not None:
         info.do_lower_case = bool(do_lower_case)
-    if tflite and info is None:
+    classifier = isinstance(info, ClassifierInfo)
+    if tflite and not classifier:
         raise ExportError("--tflite: only a fine-tuned classifier (a run_classifier output) "
                           "has a TFLite export")
     config = model.config
+    if isinstance(info, NerInfo):
+        try:
+            label_codes(info.labels)
+        except ValueError as e:
+            raise ExportError(f"--model: {path}: ner_info.json: {e}") from None
+    if isinstance(info, (SquadInfo, NerInfo)) and \
+            info.max_seq_length > config.max_position_embeddings:
+        name = "squad_info.json" if isinstance(info, SquadInfo) else "ner_info.json"
+        raise ExportError(f"--model: {path}: {name}'s max_seq_length "
+                          f"{info.max_seq_length} is longer than the model's "
+                          f"max_position_embeddings={config.max_position_embeddings}")
     if seq_length and seq_length > config.max_position_embeddings:
         raise ExportError(f"--seq_length={seq_length} is longer than the model's "
                           f"max_position_embeddings={config.max_position_embeddings}")
@@ -222,16 +254,25 @@ def export_model(model_path: str, output_dir: str, tflite: bool = False,
                                 min(128, config.max_position_embeddings))
     output_dir = os.fspath(output_dir)
     staging = _make_staging(output_dir)
-    report = {"model": path if "://" in path else os.path.abspath(path), "kind": "classifier" if info else (
-        "pretrainer" if isinstance(model, BertPretrainer) else "encoder")}
+    kind = ("classifier" if classifier else "question_answerer" if isinstance(info, SquadInfo)
+            else "tagger" if isinstance(info, NerInfo) else
+            "pretrainer" if isinstance(model, BertPretrainer) else "encoder")
+    report = {"model": path if "://" in path else os.path.abspath(path), "kind": kind}
     try:
-        encoder_source = model.encoder if isinstance(model, BertClassifier) else model
+        encoder_source = model.encoder if info is not None else model
         save_encoder(encoder_source, os.path.join(staging, "encoder"), vocab, do_lower_case)
         log(f"encoder: {'with .mlm' if isinstance(model, BertPretrainer) else 'no MLM head'}")
         save_preprocessor(vocab, os.path.join(staging, "preprocessor"), do_lower_case,
                           seq_length, config.max_position_embeddings)
         names = ["encoder", "preprocessor"]
-        if info is not None:
+        if isinstance(info, SquadInfo):
+            save_question_answerer(model, info, os.path.join(staging, "question_answerer"),
+                                   vocab)
+            names.append("question_answerer")
+        if isinstance(info, NerInfo):
+            save_tagger(model, info, os.path.join(staging, "tagger"), vocab)
+            names.append("tagger")
+        if classifier:
             save_classifier(model, info, os.path.join(staging, "classifier"), vocab)
             names.append("classifier")
             if tflite:

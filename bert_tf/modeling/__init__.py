@@ -13,4 +13,6 @@ from bert_tf.modeling.fused_layer_norm import BertLayerNorm
 from bert_tf.modeling.masked_lm_head import BertMaskedLMHead, gather_positions
 from bert_tf.modeling.pooler import BertPooler
 from bert_tf.modeling.pretrainer import BertPretrainer
+from bert_tf.modeling.question_answering import BertQuestionAnswerer
+from bert_tf.modeling.token_classifier import BertTokenClassifier
 from bert_tf.modeling.transformer_block import BertTransformerBlock

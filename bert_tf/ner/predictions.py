@@ -5,9 +5,8 @@ sentence, so conlleval and `bert_tf.data.conll.read_conll` read it back (`tag_co
 gold tags, the default last column for the predictions). Tags are IOB2, the scheme the
 sentences were converted to when read; `-DOCSTART-` lines are not repeated.
 
-The text goes to a temporary file in the target's folder that `os.replace` moves over the target
-once complete: a reader never sees half a file, and on an error an older file stays as it was.
-Local paths only (`os.replace` does not rename across file systems such as gs://).
+The file is written atomically (`bert_tf.atomic_files`): a reader never sees half a file, and on
+an error an older file stays as it was. The path may be local or a `tf.io.gfile` URL (gs://).
 
 Example:
 
@@ -21,8 +20,8 @@ import os
 import re
 from typing import List, Sequence
 
+from bert_tf.atomic_files import write_text_atomic
 from bert_tf.data.conll import NerSentence
-from bert_tf.modeling import write_text_atomic
 
 PREDICTIONS_FILENAME = "predictions.txt"
 
@@ -69,8 +68,10 @@ def write_predictions(path: str, sentences: Sequence[NerSentence],
     Raises:
         ValueError: see `format_predictions`; nothing is written then.
     """
+    import tensorflow as tf
+
     text = format_predictions(sentences, predicted_tags)
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tf.io.gfile.makedirs(os.path.dirname(path if "://" in path else os.path.abspath(path)))
     write_text_atomic(path, text)
     return path

@@ -281,9 +281,11 @@ def _json_text(value) -> str:
 def write_predictions(output_dir: str, answers: SquadPredictions) -> Dict[str, str]:
     """Writes `predictions.json`, `nbest_predictions.json` and (v2.0) `null_odds.json` into
     `output_dir`, each atomically; returns {kind: path}."""
-    from bert_tf.modeling.config import write_text_atomic  # TensorFlow only when writing
+    import tensorflow as tf  # only when writing (output_dir may be gs://)
 
-    os.makedirs(output_dir, exist_ok=True)
+    from bert_tf.atomic_files import write_text_atomic
+
+    tf.io.gfile.makedirs(output_dir)
     files = {"predictions": (PREDICTIONS_FILENAME, answers.predictions),
              "nbest": (NBEST_FILENAME, collections.OrderedDict(
                  (qid, [entry.to_json() for entry in entries])

@@ -74,6 +74,7 @@ def check_runtime_params(p):
     check_integers(p, ["num_gpus", "num_tpu_cores"], low=0)
     check_number(p, "weight_decay", low=0)
     check_number(p, "clip_norm", low=0)
+    check_tpu_params(p)
 
 
 def check_classifier_params(p):
@@ -104,3 +105,45 @@ def check_pretraining_params(p):
     check_integers(p, ["num_warmup_steps", "max_eval_steps"], low=0)
     if getattr(p, "do_train", False):
         check_number(p, "num_train_steps", low=1, integer=True)
+
+
+def tpu_mode(p) -> str:
+    """The flag that puts a run under TPU's constraints (`--use_tpu`,
+    `--distribution_strategy=tpu` or `--tpu_checks`), or "" when none does."""
+    if getattr(p, "use_tpu", False):
+        return "--use_tpu"
+    if getattr(p, "distribution_strategy", None) == "tpu":
+        return "--distribution_strategy=tpu"
+    if getattr(p, "tpu_checks", False):
+        return "--tpu_checks"
+    return ""
+
+
+def check_tpu_params(p):
+    """Flag combinations a TPU cannot run, rejected on a TPU and with --tpu_checks alike
+    (`check_runtime_params` calls it).
+
+    - `--bucket_by_length`: batches of many lengths; a TPU compiles one program per shape.
+    - `--dtype=float16`: TPUs compute in bfloat16; float16 with loss scaling is for GPUs.
+    - with --tpu_checks only: `--train_batch_size` must split evenly over `--num_tpu_cores` x
+      `--gradient_accumulation_steps` (on a TPU the strategy checks the cores it found).
+    """
+    mode = tpu_mode(p)
+    if not mode:
+        return
+    if getattr(p, "bucket_by_length", False):
+        raise UsageError(f"--bucket_by_length: not with {mode}: a TPU compiles one program per "
+                         "input shape and needs every batch padded to --max_seq_length")
+    if getattr(p, "dtype", None) == "float16":
+        raise UsageError(f"--dtype=float16: not with {mode}: TPUs compute in bfloat16; use "
+                         "--dtype=bfloat16")
+    cores = getattr(p, "num_tpu_cores", None)
+    batch = getattr(p, "train_batch_size", None)
+    # Batch sizes below 1 are the range checks' to report.
+    if mode == "--tpu_checks" and getattr(p, "do_train", True) and (cores or 0) > 0 \
+            and (batch or 0) > 0:
+        k = max(1, int(getattr(p, "gradient_accumulation_steps", 1) or 1))
+        if batch % (cores * k):
+            raise UsageError(f"--train_batch_size={batch}: with --tpu_checks it must be divisible "
+                             f"by --num_tpu_cores x --gradient_accumulation_steps = {cores * k} "
+                             "(every TPU core takes an equal share of each batch)")

@@ -14,7 +14,8 @@ def define_tpu_flags():
     flags.DEFINE_string("tpu_zone", None, "GCE zone where the Cloud TPU is located.")
     flags.DEFINE_string("gcp_project", None, "Project name for the Cloud TPU-enabled project.")
     flags.DEFINE_string("master", None, "[Optional] TensorFlow master URL.")
-    flags.DEFINE_integer("num_tpu_cores", 8, "Only used if `use_tpu` is True: total TPU cores.")
+    flags.DEFINE_integer("num_tpu_cores", 8, "With --tpu_checks: the TPU cores --train_batch_size "
+                         "must split over (a TPU run uses the cores it finds).")
     flags.DEFINE_integer("iterations_per_loop", 1000, "Steps run inside one tf.function call.")
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the model checkpoint.")
 
@@ -29,6 +30,9 @@ def define_runtime_flags():
                       "Compute precision: bfloat16/float16 are mixed precision (float32 weights); "
                       "float16 adds dynamic loss scaling.")
     flags.DEFINE_bool("enable_xla", False, "Compile the training and prediction steps with XLA.")
+    flags.DEFINE_bool("tpu_checks", False, "Run on CPU/GPU with TPU's constraints: every input "
+                      "shape static and the training and prediction steps compiled with XLA "
+                      "(docs/tpu.md). A TPU run always has them.")
     flags.DEFINE_enum("optimizer", "adamw_google", ["adamw_google", "adamw", "lamb"],
                       "adamw_google: the original's exact update; adamw: Keras AdamW; lamb: Keras Lamb.")
     flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (LayerNorm and biases excluded).")

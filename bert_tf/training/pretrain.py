@@ -23,26 +23,19 @@ Example:
     >>> run_pretraining(types.SimpleNamespace(input_file="out/*.tfrecord", ...))  # doctest: +SKIP
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
 from bert_tf.data.pretraining_dataset import (pretraining_dataset, resolve_record_files,
                                               validate_record_file)
 from bert_tf.data.pretraining_instances import PretrainingDataError
 from bert_tf.data.pretraining_masking import special_ids_from_vocab
-from bert_tf.export import export_model
 from bert_tf.modeling.pretrainer import BertPretrainer
-from bert_tf.training.fine_tune import vars_of
 from bert_tf.training.flag_checks import check_pretraining_params
 from bert_tf.training.model_files import UsageError, resolve_model_files
-from bert_tf.training.optimization import create_optimizer
-from bert_tf.training.results import write_eval_results
-from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
-from bert_tf.training.summaries import SummaryLogger
-from bert_tf.training.trainer import LoopConfig, Trainer, without_autotune
+from bert_tf.training.results import EVAL_RESULTS_FILENAME
+from bert_tf.training.trainer import without_autotune
+from bert_tf.training.workflow import TaskWorkflow
 
 PRETRAINED_MODEL_DIR = "pretrained_model"
 _EPSILON = 1e-5  # the original's denominator guard
@@ -184,20 +177,11 @@ def _check_flags(p):
     check_pretraining_params(p)
 
 
-def _initialise(trainer, p, log):
-    """Resume from output_dir, else load --init_checkpoint (heads too when it has them)."""
-    restored = trainer.restore()
-    if restored:
-        log(f"Resuming from {restored} (global step {trainer.global_step})")
-    elif getattr(p, "init_checkpoint", None):
-        report = load_weights_into(trainer.model, p.init_checkpoint, required_prefixes=("bert/",))
-        log(report.summary())
-        fresh = [n for n in report.missing if n.startswith("cls/")]
-        log("Pretraining heads (cls/*): " + (
-            f"freshly initialised ({len(fresh)} variables not in --init_checkpoint)" if fresh
-            else "loaded from --init_checkpoint"))
-    else:
-        log("No --init_checkpoint: pretraining from random initialisation")
+def _describe_heads(report, log):
+    fresh = [n for n in report.missing if n.startswith("cls/")]
+    log("Pretraining heads (cls/*): " + (
+        f"freshly initialised ({len(fresh)} variables not in --init_checkpoint)" if fresh
+        else "loaded from --init_checkpoint"))
 
 
 def run_pretraining(p, log=None) -> dict:
@@ -211,73 +195,41 @@ def run_pretraining(p, log=None) -> dict:
     _check_flags(p)
     config, vocab = resolve_pretraining_files(p)
     masking = _masking_kwargs(p, vocab)
-    # The strategy must exist before any TF op runs (multi-worker / logical-device set-up).
-    runtime = configure_runtime(p)
-    strategy = runtime.strategy
+    wf = TaskWorkflow(p, log)
     _check_records(p)  # before output_dir exists: a bad input leaves nothing behind
-    log(f"Distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
-    k = max(1, int(getattr(p, "gradient_accumulation_steps", 1) or 1))
-    if p.train_batch_size % (k * strategy.num_replicas_in_sync):
-        raise UsageError(f"--train_batch_size={p.train_batch_size} must be divisible by "
-                         f"--gradient_accumulation_steps x replicas = "
-                         f"{k * strategy.num_replicas_in_sync}")
-    tf.io.gfile.makedirs(p.output_dir)
-    work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
-    if not runtime.chief:
-        runtime.cleanups.append(lambda: remove_worker_dir(work_dir))
-
-    loop = LoopConfig(
-        train_batch_size=p.train_batch_size, num_train_steps=p.num_train_steps,
-        gradient_accumulation_steps=k, clip_norm=getattr(p, "clip_norm", 1.0) or None,
-        iterations_per_loop=p.iterations_per_loop, log_every_steps=getattr(p, "log_every_steps", 10),
-        save_checkpoints_steps=p.save_checkpoints_steps,
-        keep_checkpoint_max=getattr(p, "keep_checkpoint_max", 5), enable_xla=runtime.enable_xla,
-        loss_scaling=runtime.dtype == "float16")
-    trainer = Trainer(
-        strategy, build_model=lambda: BertPretrainer(config).ensure_built(),
-        build_optimizer=lambda: create_optimizer(
-            getattr(p, "optimizer", "adamw_google"), p.learning_rate, p.num_train_steps,
-            p.num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
-        loss_fn=pretraining_loss, output_dir=p.output_dir, config=loop, checkpoint_dir=ckpt_dir)
-    logger = SummaryLogger(work_dir) if runtime.chief else None
-    if logger:
-        logger.hparams({key: v for key, v in vars_of(p).items() if v is not None})
-    _initialise(trainer, p, log)
+    wf.describe_strategy()
+    k = wf.check_batch_size()
+    wf.prepare_output()
+    trainer = wf.build_trainer(lambda: BertPretrainer(config).ensure_built(), pretraining_loss,
+                               p.num_train_steps, p.num_warmup_steps)
+    _, report = wf.initialise(results=[EVAL_RESULTS_FILENAME] if p.do_eval else [],
+                              required_prefixes=("bert/",), from_scratch="pretraining")
+    if report is not None:
+        _describe_heads(report, log)
 
     def dataset(batch_size, is_training, ctx=None):
         return pretraining_dataset(
-            p.input_file if is_training else _eval_input_file(p), p.max_seq_length, p.max_predictions_per_seq, batch_size,
-            is_training=is_training, seed=getattr(p, "seed", 12345), input_context=ctx,
-            no_nsp=getattr(p, "no_nsp", False), **masking)
+            p.input_file if is_training else _eval_input_file(p), p.max_seq_length,
+            p.max_predictions_per_seq, batch_size, is_training=is_training,
+            seed=getattr(p, "seed", 12345), input_context=ctx,
+            no_nsp=getattr(p, "no_nsp", False), static_shapes=wf.runtime.static_shapes,
+            **masking)
 
     if p.do_train:
         log(f"***** Running training *****\n  Batch size = {p.train_batch_size}\n"
             f"  Num steps = {p.num_train_steps}")
         micro = p.train_batch_size // k
-        trainer.train(
-            lambda ctx, skip: dataset(micro, True, ctx).skip(skip),
-            on_log=(lambda step, scalars: logger.train_scalars(step, **scalars)) if logger else None,
-            log=log)
-        if runtime.chief:
-            folder = os.path.join(p.output_dir, PRETRAINED_MODEL_DIR)
-            save_google_checkpoint(trainer.model, folder, vocab_file=vocab)
+        wf.train(lambda ctx, skip: dataset(micro, True, ctx).skip(skip))
+        folder = wf.save_model(PRETRAINED_MODEL_DIR, vocab)
+        if folder:
             log(f"wrote {folder} (Google format, with cls/* heads)")
-            if getattr(p, "export_dir", None):
-                export_model(folder, p.export_dir, log=log)
+            wf.export(folder, log=log)
 
     results = {}
     if p.do_eval:
         results = evaluate_pretraining(trainer.model, dataset(p.eval_batch_size, False),
-                                       p.max_eval_steps, strategy)
+                                       p.max_eval_steps, wf.strategy)
         results["global_step"] = trainer.global_step
-        log("***** Eval results *****")
-        for key in sorted(results):
-            log(f"  {key} = {results[key]}")
-        if runtime.chief:
-            write_eval_results(os.path.join(p.output_dir, "eval_results.txt"), results)
-            if logger:
-                logger.eval_results(trainer.global_step, results)
-    if logger:
-        logger.close()
-    runtime.cleanup()
+        wf.report_results(results)
+    wf.close()
     return results

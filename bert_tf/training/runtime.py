@@ -22,10 +22,23 @@ BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 @dataclasses.dataclass
 class Runtime:
+    """What `configure_runtime` set up.
+
+    Args:
+        strategy: the tf.distribute strategy of the flags.
+        dtype: `--dtype` (float32, bfloat16 or float16).
+        enable_xla: compile the training and prediction steps with XLA (`--enable_xla`; always
+            with `static_shapes`).
+        chief: this process writes the outputs.
+        static_shapes: TPU's constraints hold (`--tpu_checks`, or the tpu strategy): every input
+            shape must be fixed (`LoopConfig.static_shapes`) and the steps are XLA-compiled.
+    """
+
     strategy: tf.distribute.Strategy
     dtype: str
     enable_xla: bool
     chief: bool
+    static_shapes: bool = False
     cleanups: List[Callable] = dataclasses.field(default_factory=list)
 
     def cleanup(self):
@@ -61,7 +74,9 @@ def configure_runtime(p) -> Runtime:
         print("warning: --dtype=bfloat16: this CPU has no bfloat16 instructions (AVX512_BF16 "
               "or AMX), so bfloat16 is emulated and training is usually slower than with "
               "--dtype=float32", file=sys.stderr, flush=True)
-    return Runtime(strategy, dtype, bool(getattr(p, "enable_xla", False)), is_chief(strategy))
+    static_shapes = name == "tpu" or bool(getattr(p, "tpu_checks", False))
+    enable_xla = bool(getattr(p, "enable_xla", False)) or static_shapes
+    return Runtime(strategy, dtype, enable_xla, is_chief(strategy), static_shapes=static_shapes)
 
 
 def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> Optional[bool]:

@@ -2,7 +2,7 @@
 
 import os
 import socket
-from typing import Optional
+from typing import Optional, Tuple
 from urllib.parse import urlparse
 
 import tensorflow as tf
@@ -26,24 +26,46 @@ def resolve_strategy_name(distribution_strategy: Optional[str], use_tpu: bool = 
     return "tpu" if use_tpu else "one_device"
 
 
+def tpu_address(tpu_name: Optional[str] = None, master: Optional[str] = None) -> Tuple[str, str]:
+    """(the `tpu` argument of TPUClusterResolver, the setting it came from).
+
+    `--tpu_name`, else `--master`, else the `TPU_NAME` environment variable: a Cloud TPU's name,
+    a `grpc://host:port` address, or `local`. Without any of them, `local` where this machine
+    has a TPU of its own (a Cloud TPU VM or Colab's TPU runtime), else a `StrategyError`.
+    """
+    for setting, value in (("--tpu_name", tpu_name), ("--master", master),
+                           ("TPU_NAME", os.environ.get("TPU_NAME"))):
+        if value:
+            return value, f"{setting}={value}"
+    if _local_tpu_present():
+        return "local", "this TPU VM"
+    raise StrategyError(
+        "--distribution_strategy=tpu: no TPU found on this machine and no --tpu_name/--master "
+        "given; run on a TPU VM/Colab TPU runtime or name the TPU")
+
+
 def _tpu_strategy(tpu_name, tpu_zone, gcp_project, master):
-    address = tpu_name or master
-    if not address and not os.environ.get("TPU_NAME") and not _local_tpu_present():
-        raise StrategyError(
-            "--distribution_strategy=tpu: no TPU found on this machine and no --tpu_name/--master "
-            "given; run on a TPU VM/Colab TPU runtime or name the TPU")
+    """The resolver, connection, TPU initialisation and strategy, in the order TF requires."""
+    address, source = tpu_address(tpu_name, master)
+    if address == "local" and not _local_tpu_present():
+        raise StrategyError(f"--distribution_strategy=tpu: {source}: this machine has no TPU "
+                            "(no /dev/accel* or /dev/vfio/* device); run on the TPU VM itself")
     _check_reachable(address)
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            tpu=address or "", zone=tpu_zone, project=gcp_project)
+        if address == "local":  # attached to this VM: no zone, project or Cloud TPU API
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+        else:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu=address, zone=tpu_zone, project=gcp_project)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    # OSError: a --tpu_name that needs the GCE metadata server (urllib's URLError) off GCP.
+        return tf.distribute.TPUStrategy(resolver)
+    # OSError: a name that needs the GCE metadata server (urllib's URLError) off GCP.
+    # RuntimeError: also a name looked up without the Cloud TPU API client installed.
     except (ValueError, tf.errors.OpError, RuntimeError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StrategyError(f"--distribution_strategy=tpu: cannot reach TPU {address or '(local)'}: "
-                            f"{first}") from None
-    return tf.distribute.TPUStrategy(resolver)
+        raise StrategyError(f"--distribution_strategy=tpu: cannot reach TPU {address} "
+                            f"({source}): {first}") from None
 
 
 def _check_reachable(address, timeout_s: float = 10.0):
@@ -60,6 +82,8 @@ def _check_reachable(address, timeout_s: float = 10.0):
 
 
 def _local_tpu_present() -> bool:
+    """Whether this machine has TPU chips attached (/dev/accel* on v2-v4, /dev/vfio/* on v5e and
+    later)."""
     return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
 
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 from bert_tf.modeling.portable import portable_ops
 from bert_tf.modeling.precast import cast_weights, precast_layers, precast_weights
 from bert_tf.training.preemption import Preempted, sigterm_watch
+from bert_tf.training.static_shapes import dynamic_shape_problem
 
 
 class TrainingError(RuntimeError):
@@ -47,6 +48,9 @@ class LoopConfig:
         keep_checkpoint_max: checkpoints kept in output_dir.
         enable_xla: compile the forward/backward pass with XLA.
         loss_scaling: dynamic loss scaling (float16).
+        static_shapes: TPU's constraints (a TPU, or `--tpu_checks` elsewhere): `train` and
+            `predict` first check that every dimension of their input is fixed, else raise a
+            `TrainingError` naming the input; the steps are compiled with XLA.
     """
 
     train_batch_size: int
@@ -59,6 +63,24 @@ class LoopConfig:
     keep_checkpoint_max: int = 5
     enable_xla: bool = False
     loss_scaling: bool = False
+    static_shapes: bool = False
+
+
+def check_static_shapes(element_spec, what: str):
+    """Raises `TrainingError` unless every dimension of a dataset's element is known (see
+    `bert_tf.training.static_shapes.dynamic_shape_problem`)."""
+    problem = dynamic_shape_problem(element_spec, what)
+    if problem:
+        raise TrainingError(problem)
+
+
+def _shape_checked(dataset_fn):
+    """`dataset_fn` whose every dataset is checked by `check_static_shapes` as it is made."""
+    def checked(ctx, skip):
+        dataset = dataset_fn(ctx, skip)
+        check_static_shapes(dataset.element_spec, "training")
+        return dataset
+    return checked
 
 
 def dropout_rng_states(model):
@@ -194,7 +216,7 @@ class Trainer:
             grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
             return tf.reduce_sum(per_example), tf.reduce_sum(weights), grads
 
-        if c.enable_xla:
+        if c.enable_xla or c.static_shapes:
             forward_backward = tf.function(forward_backward, jit_compile=True)
 
         def apply(grads):
@@ -276,6 +298,8 @@ class Trainer:
     def _train(self, dataset_fn, on_log, on_checkpoint, on_eval, eval_every_steps, log, watch):
         c = self.config
         start = self.global_step
+        if c.static_shapes:
+            dataset_fn = _shape_checked(dataset_fn)
         iterator = self.input_iterator(dataset_fn, start * c.gradient_accumulation_steps)
         if self._train_loop is None:
             self._train_loop = self._build_train_loop()
@@ -375,8 +399,13 @@ class Trainer:
         Returns (outputs, labels, weights) as NumPy arrays in dataset order. An element may
         carry a fourth item, its rows' positions in the file (the length-sorted eval batches of
         `classifier_dataset`); the arrays are then in that order. Prediction reads the mirrored
-        variables from the host side; on TPU it runs through the strategy.
+        variables from the host side; on TPU it runs through the strategy. With
+        `LoopConfig.static_shapes` the dataset's shapes are checked first (`TrainingError`) and
+        the step is compiled with XLA, whatever `enable_xla` says.
         """
+        if self.config.static_shapes:
+            check_static_shapes(dataset.element_spec, "prediction")
+            enable_xla = True
         tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
         if self._predict_step is None:
             model = self.model
@@ -395,8 +424,10 @@ class Trainer:
 
                 @tf.function(reduce_retracing=True)
                 def tpu_step(features):
+                    # Every core gets the whole batch, so every core's outputs are the batch's:
+                    # keep one, not all of them one after the other.
                     per_replica = self.strategy.run(inner, args=(features,))
-                    return tf.concat(self.strategy.experimental_local_results(per_replica), 0)
+                    return self.strategy.experimental_local_results(per_replica)[0]
                 self._predict_step = tpu_step
             else:
                 self._predict_step = tf.function(step, jit_compile=enable_xla or None,

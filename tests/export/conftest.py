@@ -137,3 +137,65 @@ def _assert_serving(port, tiny_model):
                                       "sentence_b": tiny_model.words[1]}]}).encode()
     status, reply = _post(port, body)
     assert status == 200 and len(reply["predictions"]) == 1
+
+
+# A tiny random SQuAD model laid out as a run_squad output_dir, exported once per settings.
+SQUAD_EXPORT_SETTINGS = dict(max_seq_length=32, doc_stride=8, max_query_length=8, n_best_size=5,
+                             max_answer_length=6)
+
+
+@pytest.fixture(scope="session")
+def squad_export(tmp_path_factory):
+    """squad_export(version_2_with_negative) -> (final_model folder, question_answerer export,
+    SquadInfo): random weights, the SQuAD test vocabulary; v1.1 through `export_model` on the
+    run's output_dir, v2.0 through `save_question_answerer` alone."""
+    from squad.squad_builders import SQUAD_VOCAB
+    from support.builders import TINY_CONFIG, write_vocab
+
+    import keras
+    from bert_tf.checkpoints import SquadInfo, save_google_checkpoint
+    from bert_tf.export import export_model
+    from bert_tf.export.question_answerer import save_question_answerer
+    from bert_tf.modeling import BertConfig, BertQuestionAnswerer
+
+    made = {}
+
+    def make(version_2_with_negative=False):
+        if version_2_with_negative not in made:
+            root = tmp_path_factory.mktemp("squad_v2" if version_2_with_negative else "squad")
+            vocab = write_vocab(root / "vocab.txt", SQUAD_VOCAB)
+            keras.utils.set_random_seed(4)
+            config = BertConfig.from_dict(dict(TINY_CONFIG, vocab_size=len(SQUAD_VOCAB)))
+            model = BertQuestionAnswerer(config).ensure_built()
+            # A head 50x the initializer's scale spreads the span scores far apart. With this
+            # seed the test questions' answers include one in the last window, a partial word
+            # and, for v2.0 at this threshold, answered and unanswered questions.
+            model.head.dense.kernel.assign(model.head.dense.kernel * 50.0)
+            info = SquadInfo(version_2_with_negative=version_2_with_negative,
+                             null_score_diff_threshold=-13.9, **SQUAD_EXPORT_SETTINGS)
+            final = root / "run" / "final_model"
+            save_google_checkpoint(model, str(final), vocab_file=vocab,
+                                   extra_files=info.as_extra_file())
+            export = root / "export" / "question_answerer"
+            if version_2_with_negative:  # the part alone: export_model is the v1.1 model's
+                save_question_answerer(model, info, str(export), vocab)
+            else:
+                export_model(str(root / "run"), str(root / "export"), log=lambda _: None)
+            made[version_2_with_negative] = (final, export, info)
+        return made[version_2_with_negative]
+
+    return make
+
+
+# run_ner fixtures (tiny model, CoNLL data, one run per session) for the tagger export tests.
+from ner.conftest import ner_data, ner_model, ner_run  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def tagger_export(ner_run, tmp_path_factory):
+    """(the run_ner run, its export folder): `export_model` on the run's output_dir, once."""
+    from bert_tf.export import export_model
+
+    out = tmp_path_factory.mktemp("tagger_export")
+    export_model(str(ner_run.output_dir), str(out), log=lambda _: None)
+    return ner_run, out

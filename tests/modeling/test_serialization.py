@@ -12,9 +12,10 @@ import keras
 from bert_tf.checkpoints import load_pretrained, save_google_checkpoint
 from bert_tf.modeling import (BertClassificationHead, BertClassifier, BertConfig, BertDropout,
                               BertEmbeddings, BertEncoder, BertLayerNorm, BertMaskedLMHead,
-                              BertNextSentenceHead, BertPooler, BertPretrainer, BertSelfAttention,
-                              BertSpanHead, BertTokenClassificationHead, BertTransformerBlock,
-                              INPUT_NAMES, attention_mask_bias, gelu_exact)
+                              BertNextSentenceHead, BertPooler, BertPretrainer,
+                              BertQuestionAnswerer, BertSelfAttention, BertSpanHead,
+                              BertTokenClassificationHead, BertTokenClassifier,
+                              BertTransformerBlock, INPUT_NAMES, attention_mask_bias, gelu_exact)
 from bert_tf.modeling.fused_dense import BertDense
 from bert_tf.tokenization import BertPreprocessor
 from support.builders import random_classifier_features
@@ -23,10 +24,11 @@ from support.graphs import dtype_policy
 H, SEQ = 32, 9  # TINY_CONFIG's hidden size; a sequence length with padding in the batch
 
 REGISTERED = [
-    BertEncoder, BertClassifier, BertPretrainer, BertMaskedLMHead, BertNextSentenceHead,
-    BertClassificationHead, BertSpanHead, BertTokenClassificationHead, BertEmbeddings,
-    BertSelfAttention, BertTransformerBlock, BertPooler, BertLayerNorm, BertDropout, BertDense,
-    BertPreprocessor,
+    BertEncoder, BertClassifier, BertPretrainer, BertQuestionAnswerer, BertTokenClassifier,
+    BertMaskedLMHead,
+    BertNextSentenceHead, BertClassificationHead, BertSpanHead, BertTokenClassificationHead,
+    BertEmbeddings, BertSelfAttention, BertTransformerBlock, BertPooler, BertLayerNorm,
+    BertDropout, BertDense, BertPreprocessor,
 ]
 
 
@@ -80,6 +82,8 @@ MODELS = {
     "classifier_cls": lambda config: BertClassifier(config, num_labels=3, pooling="cls"),
     "classifier_mean": lambda config: BertClassifier(config, num_labels=3, pooling="mean"),
     "pretrainer": lambda config: BertPretrainer(config),
+    "question_answerer": lambda config: BertQuestionAnswerer(config),
+    "token_classifier": lambda config: BertTokenClassifier(config, num_labels=5),
 }
 
 
