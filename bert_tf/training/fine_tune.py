@@ -3,19 +3,28 @@ tasks, the GLUE metrics and leaderboard files: see glue_outputs.py and docs/glue
 
 `run_classifier(params)` takes any object with the flag attributes (absl FLAGS, or a
 `types.SimpleNamespace` in tests) so the entry script only parses flags.
+
+The pieces other classifier tasks reuse (run_distillation trains another model on the same
+data and writes the same outputs) are public:
+    data = read_classifier_data(p)                  # every split read and checked, no writes
+    outputs = ClassifierOutputs(wf, p, data, tokenizer, vocab, info)
+    path, meta = outputs.features("eval", data.eval_examples, pad_to=p.eval_batch_size)
+    wf.train(dataset_fn, on_eval=outputs.best_model_saver(eval_path, model))
+    outputs.save_final_model(model)                 # final_model/ (+ export)
+    results = outputs.evaluate_and_predict(eval_path)   # eval_results.txt, test_results.tsv
 """
 
+import dataclasses
 import os
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints import load_weights_into, save_google_checkpoint
 from bert_tf.checkpoints.classifier_info import ClassifierInfo
-from bert_tf.data.features import (cached_tfrecord, classifier_dataset, examples_to_features,
-                                   file_digest, fingerprint)
+from bert_tf.data.features import (classifier_dataset, examples_to_features, file_digest,
+                                   fingerprint, write_tfrecord)
 from bert_tf.data.processors import DataFormatError, get_processor
-from bert_tf.export import export_model
 from bert_tf.modeling import BertClassifier
 from bert_tf.tokenization import FullTokenizer, validate_case_matches_checkpoint
 from bert_tf.training.glue_outputs import GluePlan, submission_values
@@ -23,16 +32,13 @@ from bert_tf.training.flag_checks import check_classifier_params, parse_label_li
 from bert_tf.training.model_files import UsageError, resolve_model_files
 from bert_tf.training.metrics import (classification_metrics, confusion_matrix,
                                       regression_metrics, softmax)
-from bert_tf.training.optimization import create_optimizer
 from bert_tf.training.results import (EVAL_RESULTS_FILENAME, TEST_RESULTS_FILENAME,
-                                      remove_results, write_eval_results, write_submission,
-                                      write_test_results)
-from bert_tf.training.runtime import configure_runtime, remove_worker_dir, worker_dirs
-from bert_tf.training.summaries import SummaryLogger
-from bert_tf.training.trainer import LoopConfig, Trainer
+                                      write_eval_results, write_submission, write_test_results)
+from bert_tf.training.workflow import TaskWorkflow
 
 
-def _processor(p):
+def classifier_processor(p):
+    """The data processor that `--task_name` (and the tsv/csv column flags) name."""
     custom = {}
     if p.task_name.lower() in ("tsv", "csv"):
         custom = dict(text_a_column=_column(getattr(p, "text_a_column", None)),
@@ -53,7 +59,7 @@ def _processor(p):
         raise UsageError(str(e)) from None
 
 
-def _check_labels(label_list, train_examples, data_dir):
+def check_labels(label_list, train_examples, data_dir):
     """A classifier needs two classes, and training needs examples of more than one."""
     if label_list is None:
         return
@@ -66,50 +72,81 @@ def _check_labels(label_list, train_examples, data_dir):
                               "there is nothing to learn")
 
 
-def _clear_previous_results(p, runtime, glue, restored):
-    """Removes the previous run's result files of the kinds this run writes, so none of them
-    sits beside the new ones looking current if this run stops half-way."""
-    if not runtime.chief:
-        return
-    stale = []
-    if p.do_eval:
-        stale.append(os.path.join(p.output_dir, EVAL_RESULTS_FILENAME))
-    if p.do_predict:
-        stale.append(os.path.join(p.output_dir, TEST_RESULTS_FILENAME))
-        stale += [os.path.join(p.output_dir, s.submission) for s in glue.predict_sets] if glue \
-            else []
-    removed = remove_results(stale)
-    best_dir = os.path.join(p.output_dir, "best")
-    if p.do_train and not restored and tf.io.gfile.exists(best_dir):
-        tf.io.gfile.rmtree(best_dir)  # an earlier run's best model, not this run's
-        removed.append(best_dir)
-    if removed:
-        print("Removed the previous run's " + ", ".join(os.path.basename(r) for r in removed),
-              flush=True)
-
-
 def _column(value):
     if value is None or value == "":
         return None
     return int(value) if str(value).lstrip("-").isdigit() else value
 
 
-def _features(work_dir, name, examples, label_list, p, tokenizer, vocab, pad_to):
+@dataclasses.dataclass
+class ClassifierData:
+    """Everything a classifier run reads from `--data_dir`, read and checked up front.
+
+    Attributes:
+        processor: the task's data processor.
+        glue: the GLUE plan (extra eval sets, leaderboard files), None for other tasks.
+        train_examples: [] without --do_train.
+        eval_examples: None without --do_eval or --eval_every_steps.
+        predict_examples: None without --do_predict.
+        label_list: label names in class-id order (None: regression).
+        extra_metrics: the processor's extra eval metrics (e.g. GLUE's MCC for CoLA).
+    """
+
+    processor: object
+    glue: Optional[GluePlan]
+    train_examples: List
+    eval_examples: Optional[List]
+    predict_examples: Optional[List]
+    label_list: Optional[List[str]]
+    extra_metrics: tuple = ()
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_list is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_list is None else len(self.label_list)
+
+    @property
+    def num_segments(self) -> int:
+        return 2 if any(e.text_b is not None for e in self.train_examples) else 1
+
+    def result_files(self, p) -> List[str]:
+        """The result files this run writes (a previous run's are removed when it starts)."""
+        names = []
+        if p.do_eval:
+            names.append(EVAL_RESULTS_FILENAME)
+        if p.do_predict:
+            names.append(TEST_RESULTS_FILENAME)
+            names += [s.submission for s in self.glue.predict_sets] if self.glue else []
+        return names
+
+
+def read_classifier_data(p) -> ClassifierData:
+    """Reads every split the flags ask for (train, dev, test), so that a bad row in test.tsv
+    fails in seconds, before anything is written; GLUE tasks also check every file they read."""
+    processor = classifier_processor(p)
+    glue = GluePlan.for_run(p, processor)
+    if glue:
+        glue.check()
+    train_examples = processor.get_train_examples(p.data_dir) if p.do_train else []
+    eval_examples = processor.get_dev_examples(p.data_dir) \
+        if p.do_eval or getattr(p, "eval_every_steps", 0) else None
+    predict_examples = processor.get_test_examples(p.data_dir) if p.do_predict else None
+    label_list = None if processor.is_regression else processor.get_labels(p.data_dir)
+    check_labels(label_list, train_examples, p.data_dir)
+    return ClassifierData(processor, glue, train_examples, eval_examples, predict_examples,
+                          label_list, getattr(processor, "extra_metrics", ()))
+
+
+def features_key(name, examples, label_list, p, tokenizer, vocab, pad_to) -> str:
+    """The fingerprint of a classifier records file: what its rows depend on."""
     data_dir = p.data_dir if not p.data_dir or "://" in p.data_dir else os.path.abspath(p.data_dir)
-    key = fingerprint(name=name, task=p.task_name, data_dir=data_dir,
-                      data=[(e.guid, e.text_a, e.text_b, e.label) for e in examples],
-                      labels=label_list, seq=p.max_seq_length, lower=tokenizer.do_lower_case,
-                      vocab=file_digest(vocab), pad_to=pad_to)
-    path = os.path.join(work_dir, f"{name}.tf_record")
-
-    def build():
-        feats = examples_to_features(examples, label_list, p.max_seq_length, tokenizer)
-        return feats, label_list is None, pad_to, p.max_seq_length, {"name": name}
-
-    meta = cached_tfrecord(path, key, build)
-    print(f"{name}.tf_record: {meta['num_real']} examples"
-          f"{' (reused)' if meta['reused'] else ''}", flush=True)
-    return path, meta
+    return fingerprint(name=name, task=p.task_name, data_dir=data_dir,
+                       data=[(e.guid, e.text_a, e.text_b, e.label) for e in examples],
+                       labels=label_list, seq=p.max_seq_length, lower=tokenizer.do_lower_case,
+                       vocab=file_digest(vocab), pad_to=pad_to)
 
 
 def class_weights(spec, examples, label_list):
@@ -140,7 +177,8 @@ def class_weights(spec, examples, label_list):
     return weights
 
 
-def _loss_fn(is_regression, weights=None):
+def classifier_loss(is_regression, weights=None):
+    """run_classifier's per-example loss: (class-weighted) cross-entropy, or squared error."""
     if is_regression:
         return lambda logits, labels: tf.square(logits[:, 0] - tf.cast(labels, tf.float32))
     table = None if weights is None else tf.constant(weights, tf.float32)
@@ -153,45 +191,171 @@ def _loss_fn(is_regression, weights=None):
     return loss
 
 
-def _evaluate(trainer, path, p, label_list, is_regression, enable_xla, extra=(),
-              prefix="eval_"):
-    ds = classifier_dataset(path, p.max_seq_length, p.eval_batch_size, is_training=False,
-                            is_regression=is_regression,
-                            bucket_by_length=getattr(p, "bucket_by_length", False))
-    logits, labels, weights = trainer.predict(ds, enable_xla)
-    if is_regression:
-        results = regression_metrics(logits[:, 0], labels, weights, prefix=prefix)
-        cm = None
-    else:
-        results = classification_metrics(logits, labels, weights, num_labels=len(label_list),
-                                         prefix=prefix, extra=extra)
-        cm = confusion_matrix(np.argmax(logits, -1), labels, len(label_list), weights)
-    if prefix == "eval_":
-        results["global_step"] = trainer.global_step
-        results["loss"] = results["eval_loss"]
-    return results, cm
+_loss_fn = classifier_loss  # the name the trainer tests and the bench import
 
 
-def _predict(trainer, work_dir, name, examples, label_list, p, tokenizer, vocab, is_regression,
-             enable_xla):
-    """Test outputs in input order: [n, labels] probabilities, or [n, 1] regression scores."""
-    path, _ = _features(work_dir, name, examples, label_list, p, tokenizer, vocab,
-                        pad_to=p.predict_batch_size)
-    ds = classifier_dataset(path, p.max_seq_length, p.predict_batch_size, is_training=False,
-                            is_regression=is_regression,
-                            bucket_by_length=getattr(p, "bucket_by_length", False))
-    logits, _, weights = trainer.predict(ds, enable_xla)
-    real = logits[weights > 0]
-    if len(real) != len(examples):
-        raise RuntimeError(f"predicted {len(real)} rows for {len(examples)} examples")
-    return real[:, :1] if is_regression else softmax(real)
-
-
-def _primary_metric(results):
+def primary_metric(results):
+    """The eval result `best/` is chosen by (higher is better)."""
     for key in ("eval_mcc", "eval_accuracy", "eval_pearson"):
         if key in results:
             return results[key]
     return -results["eval_loss"]
+
+
+class ClassifierOutputs:
+    """The records, evaluations and result files of a classifier run on a `TaskWorkflow`.
+
+    Args:
+        wf: the run's workflow (its trainer built).
+        p: the flags.
+        data: the run's `ClassifierData`.
+        tokenizer: the model's tokenizer.
+        vocab: its vocab file (copied into final_model/ and best/).
+        info: the `ClassifierInfo` saved beside the weights.
+    """
+
+    def __init__(self, wf: TaskWorkflow, p, data: ClassifierData, tokenizer, vocab,
+                 info: ClassifierInfo):
+        self.wf, self.p, self.data = wf, p, data
+        self.tokenizer, self.vocab, self.info = tokenizer, vocab, info
+
+    def features(self, name, examples, pad_to):
+        """`work_dir/<name>.tf_record` of `examples` (reused when its fingerprint matches)."""
+        p, data, tokenizer = self.p, self.data, self.tokenizer
+        key = features_key(name, examples, data.label_list, p, tokenizer, self.vocab, pad_to)
+
+        def write(target):
+            feats = examples_to_features(examples, data.label_list, p.max_seq_length, tokenizer)
+            rows = write_tfrecord(target, feats, data.is_regression, pad_to, p.max_seq_length)
+            return rows, len(feats), {"name": name}
+
+        return self.wf.cached_records(name, key, write)
+
+    def eval_records(self):
+        """The dev split's records (None when this run does not evaluate)."""
+        if self.data.eval_examples is None:
+            return None
+        return self.features("eval", self.data.eval_examples, pad_to=self.p.eval_batch_size)[0]
+
+    def evaluate(self, path, prefix="eval_"):
+        """(results, confusion matrix or None) of the trainer's model on a records file."""
+        p, data, trainer = self.p, self.data, self.wf.trainer
+        ds = classifier_dataset(path, p.max_seq_length, p.eval_batch_size, is_training=False,
+                                is_regression=data.is_regression,
+                                bucket_by_length=getattr(p, "bucket_by_length", False))
+        logits, labels, weights = trainer.predict(ds, self.wf.runtime.enable_xla)
+        if data.is_regression:
+            results = regression_metrics(logits[:, 0], labels, weights, prefix=prefix)
+            cm = None
+        else:
+            results = classification_metrics(logits, labels, weights,
+                                              num_labels=len(data.label_list), prefix=prefix,
+                                              extra=data.extra_metrics)
+            cm = confusion_matrix(np.argmax(logits, -1), labels, len(data.label_list), weights)
+        if prefix == "eval_":
+            results["global_step"] = trainer.global_step
+            results["loss"] = results["eval_loss"]
+        return results, cm
+
+    def predict(self, name, examples):
+        """Test outputs in input order: [n, labels] probabilities, or [n, 1] regression scores."""
+        p = self.p
+        path, _ = self.features(name, examples, pad_to=p.predict_batch_size)
+        ds = classifier_dataset(path, p.max_seq_length, p.predict_batch_size, is_training=False,
+                                is_regression=self.data.is_regression,
+                                bucket_by_length=getattr(p, "bucket_by_length", False))
+        logits, _, weights = self.wf.trainer.predict(ds, self.wf.runtime.enable_xla)
+        real = logits[weights > 0]
+        if len(real) != len(examples):
+            raise RuntimeError(f"predicted {len(real)} rows for {len(examples)} examples")
+        return real[:, :1] if self.data.is_regression else softmax(real)
+
+    def best_model_saver(self, eval_path, model=None):
+        """The `on_eval(step)` of `--eval_every_steps`: evaluates, logs, and keeps the best
+        evaluation's model (`model`, default the trainer's) in output_dir/best/."""
+        wf, label_list = self.wf, self.data.label_list
+        best = {"score": None}
+
+        def on_eval(step):
+            results, cm = self.evaluate(eval_path)
+            wf.log(f"eval at step {step}: " + ", ".join(f"{k2}={v:.4f}"
+                                                        for k2, v in sorted(results.items())))
+            if wf.logger:
+                wf.logger.eval_results(step, results, cm, label_list)
+            score = primary_metric(results)
+            if not np.isfinite(score):  # a NaN (e.g. constant predictions) never wins, nor blocks
+                score = -np.inf
+            if wf.chief and (best["score"] is None or score > best["score"]):
+                best["score"] = score
+                best_dir = wf.save_model("best", self.vocab, self.info.as_extra_file(), model)
+                write_eval_results(os.path.join(best_dir, EVAL_RESULTS_FILENAME), results)
+
+        return on_eval
+
+    def save_final_model(self, model=None):
+        """final_model/ (a Google folder with classifier_info.json: what --init_checkpoint and
+        export take) and, with --export_dir, its export; with eval data, the TFLite models'
+        accuracy is measured on it."""
+        self.wf.export(self.wf.save_model("final_model", self.vocab, self.info.as_extra_file(),
+                                          model),
+                       tflite=bool(getattr(self.p, "export_tflite", False)),
+                       eval_examples=self.data.eval_examples or None)
+
+    def evaluate_and_predict(self, eval_path) -> dict:
+        """--do_eval: eval_results.txt (and GLUE's extra dev sets); --do_predict:
+        test_results.tsv (and GLUE's leaderboard files). Returns the eval results."""
+        wf, p, data = self.wf, self.p, self.data
+        glue, label_list = data.glue, data.label_list
+        results = {}
+        if p.do_eval:
+            results, cm = self.evaluate(eval_path)
+            for prefix, other, name in glue.eval_sets if glue else ():
+                path, _ = self.features(name, other.get_dev_examples(p.data_dir),
+                                        pad_to=p.eval_batch_size)
+                results.update(self.evaluate(path, prefix)[0])
+            wf.report_results(results, summaries=dict(confusion=cm, label_names=label_list))
+
+        if p.do_predict:
+            values = self.predict("predict", data.predict_examples)
+            if wf.chief:
+                write_test_results(os.path.join(p.output_dir, TEST_RESULTS_FILENAME), values)
+                wf.log(f"wrote {os.path.join(p.output_dir, TEST_RESULTS_FILENAME)} "
+                       f"({len(values)} rows)")
+            for n, s in enumerate(glue.predict_sets if glue else ()):
+                if n:  # the main test set is predicted above
+                    values = self.predict(s.name, s.processor.get_test_examples(p.data_dir))
+                if wf.chief:
+                    path = os.path.join(p.output_dir, s.submission)
+                    rows = write_submission(path, s.processor.test_index(p.data_dir),
+                                            submission_values(values, label_list,
+                                                              data.is_regression))
+                    wf.log(f"wrote {path} ({rows} rows)")
+        return results
+
+
+def check_run_flags(p):
+    """The flags every classifier-style run needs, before anything is read."""
+    check_classifier_params(p)
+    if not (p.do_train or p.do_eval or p.do_predict):
+        raise UsageError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+    if not p.output_dir:
+        raise UsageError("--output_dir is required")
+    if not p.task_name:
+        raise UsageError("--task_name is required")
+
+
+def train_steps(p, num_examples) -> (int, int):
+    """(training steps, warmup steps) as the original counts them; no step is a UsageError."""
+    num_train_steps = int(num_examples / p.train_batch_size * p.num_train_epochs)
+    if p.do_train and num_train_steps < 1:
+        raise UsageError(f"--num_train_epochs={p.num_train_epochs} with {num_examples} "
+                         f"examples and --train_batch_size={p.train_batch_size} gives no training step")
+    return num_train_steps, int(num_train_steps * p.warmup_proportion)
+
+
+def head_dropout(p) -> float:
+    value = getattr(p, "classifier_dropout", 0.1)
+    return 0.1 if value is None else value
 
 
 def run_classifier(p) -> dict:
@@ -201,189 +365,59 @@ def run_classifier(p) -> dict:
     bad input fails in seconds with one UsageError / DataFormatError and leaves output_dir as
     it was.
     """
-    check_classifier_params(p)
-    if not (p.do_train or p.do_eval or p.do_predict):
-        raise UsageError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-    if not p.output_dir:
-        raise UsageError("--output_dir is required")
-    if not p.task_name:
-        raise UsageError("--task_name is required")
-    runtime = configure_runtime(p)
-    strategy = runtime.strategy
-    print(f"Distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
-          f"replica(s)", flush=True)
+    check_run_flags(p)
+    wf = TaskWorkflow(p)
+    wf.describe_strategy()
     config, vocab = resolve_model_files(p)
     try:
         validate_case_matches_checkpoint(p.do_lower_case, getattr(p, "init_checkpoint", None))
     except ValueError as e:
         raise UsageError(f"--do_lower_case: {e}") from None
     tokenizer = FullTokenizer(vocab, do_lower_case=p.do_lower_case)
-    processor = _processor(p)
-    # GLUE: every file the run will read is checked now, not after an hour of training.
-    glue = GluePlan.for_run(p, processor)
-    if glue:
-        glue.check()
-    extra_metrics = getattr(processor, "extra_metrics", ())
-    # Every split this run reads, read now: a bad row in test.tsv fails before training.
-    train_examples = processor.get_train_examples(p.data_dir) if p.do_train else []
-    eval_examples = processor.get_dev_examples(p.data_dir) \
-        if p.do_eval or getattr(p, "eval_every_steps", 0) else None
-    predict_examples = processor.get_test_examples(p.data_dir) if p.do_predict else None
-    label_list = None if processor.is_regression else processor.get_labels(p.data_dir)
-    _check_labels(label_list, train_examples, p.data_dir)
-    num_labels = 1 if label_list is None else len(label_list)
-    k = max(1, int(getattr(p, "gradient_accumulation_steps", 1) or 1))
-    if p.train_batch_size % (k * strategy.num_replicas_in_sync):
-        raise UsageError(f"--train_batch_size={p.train_batch_size} must be divisible by "
-                         f"--gradient_accumulation_steps x replicas = {k * strategy.num_replicas_in_sync}")
-    num_train_steps = int(len(train_examples) / p.train_batch_size * p.num_train_epochs)
-    if p.do_train and num_train_steps < 1:
-        raise UsageError(f"--num_train_epochs={p.num_train_epochs} with {len(train_examples)} "
-                         f"examples and --train_batch_size={p.train_batch_size} gives no training step")
-    num_warmup_steps = int(num_train_steps * p.warmup_proportion)
+    data = read_classifier_data(p)
+    k = wf.check_batch_size()
+    num_train_steps, num_warmup_steps = train_steps(p, len(data.train_examples))
     pooling = getattr(p, "pooling", "cls") or "cls"
-    is_regression = label_list is None
-    head_dropout = getattr(p, "classifier_dropout", 0.1)
-    if head_dropout is None:
-        head_dropout = 0.1
-    weights = None if is_regression or not p.do_train else class_weights(
-        getattr(p, "class_weights", "none"), train_examples, label_list)
-    tf.io.gfile.makedirs(p.output_dir)
-    work_dir, ckpt_dir = worker_dirs(p.output_dir, strategy)
-    if not runtime.chief:
-        runtime.cleanups.append(lambda: remove_worker_dir(work_dir))
-
-    loop = LoopConfig(
-        train_batch_size=p.train_batch_size, num_train_steps=max(num_train_steps, 1),
-        gradient_accumulation_steps=k, clip_norm=getattr(p, "clip_norm", 1.0) or None,
-        iterations_per_loop=p.iterations_per_loop, log_every_steps=getattr(p, "log_every_steps", 10),
-        save_checkpoints_steps=p.save_checkpoints_steps,
-        keep_checkpoint_max=getattr(p, "keep_checkpoint_max", 5), enable_xla=runtime.enable_xla,
-        loss_scaling=runtime.dtype == "float16")
-    trainer = Trainer(
-        strategy,
-        build_model=lambda: BertClassifier(config, num_labels=num_labels, pooling=pooling,
-                                           dropout_rate=head_dropout).ensure_built(),
-        build_optimizer=lambda: create_optimizer(
-            getattr(p, "optimizer", "adamw_google"), p.learning_rate, max(num_train_steps, 1),
-            num_warmup_steps, weight_decay=getattr(p, "weight_decay", 0.01), clip_norm=None),
-        loss_fn=_loss_fn(is_regression, weights),
-        output_dir=p.output_dir, config=loop,
-        checkpoint_dir=ckpt_dir)
+    weights = None if data.is_regression or not p.do_train else class_weights(
+        getattr(p, "class_weights", "none"), data.train_examples, data.label_list)
+    wf.prepare_output()
+    wf.build_trainer(
+        lambda: BertClassifier(config, num_labels=data.num_labels, pooling=pooling,
+                               dropout_rate=head_dropout(p)).ensure_built(),
+        classifier_loss(data.is_regression, weights), max(num_train_steps, 1), num_warmup_steps)
     # Saved beside final_model/ (and best/) so that export and serving know what outputs mean.
-    info = ClassifierInfo(
-        labels=None if is_regression else [str(x) for x in label_list], pooling=pooling,
-        do_lower_case=bool(tokenizer.do_lower_case), max_seq_length=p.max_seq_length,
-        num_segments=2 if any(e.text_b is not None for e in train_examples) else 1,
-        task_name=str(p.task_name or "").lower())
-    logger = SummaryLogger(work_dir) if runtime.chief else None
-    if logger:
-        logger.hparams({k2: v for k2, v in vars_of(p).items() if v is not None})
-
-    restored = trainer.restore()
-    _clear_previous_results(p, runtime, glue, restored)
-    if restored:
-        print(f"Resuming from {restored} (global step {trainer.global_step})", flush=True)
-    elif p.init_checkpoint:
-        report = load_weights_into(trainer.model, p.init_checkpoint)
-        print(report.summary(), flush=True)
-    elif p.do_train:
-        print("No --init_checkpoint: training from random initialisation", flush=True)
-
-    eval_path = None
-    if eval_examples is not None:
-        eval_path, _ = _features(work_dir, "eval", eval_examples, label_list, p, tokenizer, vocab,
-                                 pad_to=p.eval_batch_size)
+    info = classifier_info(p, data, tokenizer, pooling)
+    outputs = ClassifierOutputs(wf, p, data, tokenizer, vocab, info)
+    wf.initialise(results=data.result_files(p), fresh_folders=("best",) if p.do_train else (),
+                  from_scratch="training" if p.do_train else None)
+    eval_path = outputs.eval_records()
 
     if p.do_train:
-        train_path, _ = _features(work_dir, "train", train_examples, label_list, p, tokenizer,
-                                  vocab, pad_to=1)
-        print(f"***** Running training *****\n  Num examples = {len(train_examples)}\n"
-              f"  Batch size = {p.train_batch_size}\n  Num steps = {num_train_steps}", flush=True)
+        train_path, _ = outputs.features("train", data.train_examples, pad_to=1)
+        wf.log(f"***** Running training *****\n  Num examples = {len(data.train_examples)}\n"
+               f"  Batch size = {p.train_batch_size}\n  Num steps = {num_train_steps}")
         micro = p.train_batch_size // k
 
         def dataset_fn(ctx, skip):
             return classifier_dataset(train_path, p.max_seq_length, micro, is_training=True,
-                                      is_regression=is_regression, seed=p.seed,
+                                      is_regression=data.is_regression, seed=p.seed,
                                       input_context=ctx,
                                       bucket_by_length=getattr(p, "bucket_by_length", False)
                                       ).skip(skip)
 
-        best = {"score": None}
+        wf.train(dataset_fn, on_eval=outputs.best_model_saver(eval_path) if eval_path else None,
+                 eval_every_steps=getattr(p, "eval_every_steps", 0) or 0)
+        outputs.save_final_model()
 
-        def on_eval(step):
-            results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression,
-                                    runtime.enable_xla, extra_metrics)
-            print(f"eval at step {step}: " + ", ".join(f"{k2}={v:.4f}" for k2, v in sorted(results.items())),
-                  flush=True)
-            if logger:
-                logger.eval_results(step, results, cm, label_list)
-            score = _primary_metric(results)
-            if not np.isfinite(score):  # a NaN (e.g. constant predictions) never wins, nor blocks
-                score = -np.inf
-            if runtime.chief and (best["score"] is None or score > best["score"]):
-                best["score"] = score
-                best_dir = os.path.join(p.output_dir, "best")
-                save_google_checkpoint(trainer.model, best_dir, vocab_file=vocab,
-                                       extra_files=info.as_extra_file())
-                write_eval_results(os.path.join(best_dir, "eval_results.txt"), results)
-
-        trainer.train(
-            dataset_fn,
-            on_log=(lambda step, scalars: logger.train_scalars(step, **scalars)) if logger else None,
-            on_eval=on_eval if getattr(p, "eval_every_steps", 0) and eval_path else None,
-            eval_every_steps=getattr(p, "eval_every_steps", 0) or 0)
-        if runtime.chief:
-            # The fine-tuned model as a Google folder: what --init_checkpoint and export take.
-            save_google_checkpoint(trainer.model, os.path.join(p.output_dir, "final_model"),
-                                   vocab_file=vocab, extra_files=info.as_extra_file())
-            if getattr(p, "export_dir", None):
-                # With eval data, the TFLite models' accuracy is measured on it.
-                export_model(os.path.join(p.output_dir, "final_model"), p.export_dir,
-                             tflite=bool(getattr(p, "export_tflite", False)),
-                             eval_examples=eval_examples or None)
-
-    results = {}
-    if p.do_eval:
-        results, cm = _evaluate(trainer, eval_path, p, label_list, is_regression,
-                                runtime.enable_xla, extra_metrics)
-        for prefix, other, name in glue.eval_sets if glue else ():
-            path, _ = _features(work_dir, name, other.get_dev_examples(p.data_dir), label_list,
-                                p, tokenizer, vocab, pad_to=p.eval_batch_size)
-            results.update(_evaluate(trainer, path, p, label_list, is_regression,
-                                     runtime.enable_xla, extra_metrics, prefix)[0])
-        print("***** Eval results *****", flush=True)
-        for key in sorted(results):
-            print(f"  {key} = {results[key]}", flush=True)
-        if runtime.chief:
-            write_eval_results(os.path.join(p.output_dir, "eval_results.txt"), results)
-            if logger:
-                logger.eval_results(trainer.global_step, results, cm, label_list)
-
-    if p.do_predict:
-        values = _predict(trainer, work_dir, "predict", predict_examples, label_list, p,
-                          tokenizer, vocab, is_regression, runtime.enable_xla)
-        if runtime.chief:
-            write_test_results(os.path.join(p.output_dir, "test_results.tsv"), values)
-            print(f"wrote {os.path.join(p.output_dir, 'test_results.tsv')} ({len(values)} rows)",
-                  flush=True)
-        for n, s in enumerate(glue.predict_sets if glue else ()):
-            if n:  # the main test set is predicted above
-                values = _predict(trainer, work_dir, s.name, s.processor.get_test_examples(
-                    p.data_dir), label_list, p, tokenizer, vocab, is_regression,
-                    runtime.enable_xla)
-            if runtime.chief:
-                path = os.path.join(p.output_dir, s.submission)
-                rows = write_submission(path, s.processor.test_index(p.data_dir),
-                                        submission_values(values, label_list, is_regression))
-                print(f"wrote {path} ({rows} rows)", flush=True)
-    if logger:
-        logger.close()
-    runtime.cleanup()
+    results = outputs.evaluate_and_predict(eval_path)
+    wf.close()
     return results
 
 
-def vars_of(p) -> dict:
-    if hasattr(p, "flag_values_dict"):
-        return p.flag_values_dict()
-    return dict(vars(p))
+def classifier_info(p, data: ClassifierData, tokenizer, pooling) -> ClassifierInfo:
+    """What export and serving need beyond the weights (classifier_info.json)."""
+    return ClassifierInfo(
+        labels=None if data.is_regression else [str(x) for x in data.label_list],
+        pooling=pooling, do_lower_case=bool(tokenizer.do_lower_case),
+        max_seq_length=p.max_seq_length, num_segments=data.num_segments,
+        task_name=str(p.task_name or "").lower())

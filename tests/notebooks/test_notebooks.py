@@ -27,6 +27,8 @@ NOTEBOOKS = [
     "pretraining_and_fill_mask.ipynb",
     "export_and_serve.ipynb",
     "tpu_and_multi_gpu.ipynb",
+    "question_answering.ipynb",
+    "named_entities.ipynb",
 ]
 CELL_TIMEOUT_S = 420
 KERNEL_NAME = "bert_tf_test"
