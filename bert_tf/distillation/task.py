@@ -15,6 +15,8 @@ rows, the teacher's files and its settings stays the same.
 
 import types
 
+from bert_tf.checkpoints import assign_weights, model_tensors
+from bert_tf.checkpoints.hf import DictReader
 from bert_tf.data.features import examples_to_features, file_digest, fingerprint
 from bert_tf.distillation.losses import make_loss_fn
 from bert_tf.distillation.model import DistillationModel
@@ -128,11 +130,15 @@ def run_distillation(p) -> dict:
     weights = None if data.is_regression or not p.do_train else class_weights(
         getattr(p, "class_weights", "none"), data.train_examples, data.label_list)
 
-    wf.prepare_output()
-
     def build_student():
         return BertClassifier(plan.config, num_labels=data.num_labels, pooling=p.pooling,
                               dropout_rate=head_dropout(p)).ensure_built()
+
+    # The starting weights are read now, into a copy of the student: a checkpoint that does not
+    # fit fails before anything is written.
+    initial = build_student()
+    report = initialise_student(initial, plan, teacher)
+    wf.prepare_output()
 
     def build_model():
         if not weight:
@@ -147,10 +153,10 @@ def run_distillation(p) -> dict:
     restored, _ = wf.initialise(results=data.result_files(p),
                                 fresh_folders=("best",) if p.do_train else (), from_scratch=None)
     wf.log(f"Teacher: {teacher.path} ({teacher.num_layers} layers)\nStudent: {plan.describe()}")
-    if not restored:
-        report = initialise_student(student, plan, teacher)
-        if report is not None:
-            wf.log(report.summary())
+    if not restored and report is not None:
+        assign_weights(student, DictReader(model_tensors(initial), report.source, report.format))
+        wf.log(report.summary())
+    del initial
     eval_path = outputs.eval_records()
 
     if p.do_train:

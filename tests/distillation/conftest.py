@@ -49,12 +49,13 @@ def kill_distill_after_first_checkpoint(args) -> int:
         return kill_after_first_checkpoint(args)
 
 
-def write_teacher(folder: Path, vocab_file: Path, seed=5, info=None, config=None) -> Path:
+def write_teacher(folder: Path, vocab_file: Path, seed=5, info=None, config=None,
+                  num_labels=2) -> Path:
     """A fine-tuned-classifier Google folder (random weights) with classifier_info.json."""
     config = config or TEACHER_CONFIG
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    table = google_names_and_shapes(config, with_pretraining_heads=False, num_labels=2)
+    table = google_names_and_shapes(config, with_pretraining_heads=False, num_labels=num_labels)
     arrays = {n: (rng.standard_normal(s) * 0.3).astype(np.float32) for n, s in table.items()}
     for name in arrays:
         if name.endswith("/gamma"):

@@ -143,3 +143,19 @@ def test_distillation_model_trains_the_student_against_an_untracked_teacher(teac
     assert all(g is not None for g in grads[:5])  # the embeddings learn from the layers
     restored = DistillationModel.from_config(model.get_config())
     assert restored.layer_targets == [1, 3] and len(restored.projections) == 2
+
+
+def test_student_init_loads_another_model_and_its_config(teacher_dir, tmp_path):
+    from distillation.conftest import TEACHER_CONFIG, write_teacher
+
+    small = write_teacher(tmp_path / "small", teacher_dir / "vocab.txt", seed=9,
+                          config=dict(TEACHER_CONFIG, num_hidden_layers=1))
+    plan = plan_student(_flags(student_init=str(small)), load_teacher(str(teacher_dir)))
+    assert plan.config.num_hidden_layers == 1 and plan.targets == [3]
+    assert plan.vocab_file == str(small / "vocab.txt")
+    student = BertClassifier(plan.config, num_labels=2).ensure_built()
+    report = initialise_student(student, plan, None)
+    assert not report.missing
+    reader = tf.train.load_checkpoint(str(small / "bert_model.ckpt"))
+    for name, value in model_tensors(student).items():
+        np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=name)

@@ -29,6 +29,7 @@ NOTEBOOKS = [
     "tpu_and_multi_gpu.ipynb",
     "question_answering.ipynb",
     "named_entities.ipynb",
+    "distillation.ipynb",
 ]
 CELL_TIMEOUT_S = 420
 KERNEL_NAME = "bert_tf_test"
